@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// spiped in pure Swift: no package dependencies, no C code.
+import PackageDescription
+
+/// Flags that let the accelerated target call AES-NI, SHA-NI and SSE4.1 intrinsics.
+/// They live on one target only, so the portable `SpipedCrypto` product stays usable as a
+/// versioned dependency (SwiftPM refuses unsafe flags there).
+let hardwareFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-maes", "-Xcc", "-msha", "-Xcc", "-mssse3", "-Xcc", "-msse4.1", "-Xcc", "-mpclmul"]),
+]
+
+let package = Package(
+    name: "spiped-swift",
+    products: [
+        // Portable, constant-time crypto; safe to depend on by version.
+        .library(name: "SpipedCrypto", targets: ["SpipedCrypto"]),
+        // AES-NI / SHA-NI backends selected at run time (uses unsafe flags: path/branch deps only).
+        .library(name: "SpipedCryptoAccelerated", targets: ["SpipedCryptoAccelerated"]),
+        // The sans-I/O spiped protocol core.
+        .library(name: "SpipedProtocol", targets: ["SpipedProtocol"]),
+        .executable(name: "spiped", targets: ["spiped"]),
+        .executable(name: "spipe", targets: ["spipe"]),
+        .executable(name: "spiped-bench", targets: ["spiped-bench"]),
+    ],
+    targets: [
+        .target(name: "SpipedCrypto"),
+        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto"], swiftSettings: hardwareFlags),
+        .target(name: "SpipedProtocol", dependencies: ["SpipedCrypto"]),
+        .target(name: "SpipedSystem"),
+        .target(name: "SpipedProxy", dependencies: ["SpipedProtocol", "SpipedSystem", "SpipedCrypto"]),
+        .executableTarget(name: "spiped", dependencies: ["SpipedProxy", "SpipedCryptoAccelerated"]),
+        .executableTarget(name: "spipe", dependencies: ["SpipedProxy", "SpipedCryptoAccelerated"]),
+        .executableTarget(name: "spiped-bench", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
+        .testTarget(name: "SpipedCryptoTests", dependencies: ["SpipedCrypto", "SpipedCryptoAccelerated"]),
+        .testTarget(name: "SpipedProtocolTests", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
+        .testTarget(name: "SpipedProxyTests", dependencies: ["SpipedProxy"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,131 @@
+// TEMPORARY API SURFACE — each helper replaces the declarations it owns with a real
+// implementation in its own files and deletes them from here. Nothing here is done.
+
+/// Errors from the crypto library.
+public enum CryptoError: Error, Equatable, Sendable {
+    /// A key had the wrong length (expected, got).
+    case invalidKeyLength(expected: Int, actual: Int)
+    /// An argument was outside its allowed range (e.g. zero PBKDF2 iterations, HKDF output too long).
+    case invalidParameter
+    /// The kernel could not provide randomness (errno value); never falls back.
+    case randomnessUnavailable(errno: Int32)
+    /// A peer's Diffie-Hellman public value is not acceptable.
+    case invalidPublicValue(DHPublicValueProblem)
+}
+
+/// Why a Diffie-Hellman public value was refused.
+public enum DHPublicValueProblem: Error, Equatable, Sendable {
+    /// The value was not exactly 256 bytes.
+    case wrongLength
+    /// y >= p.
+    case notLessThanPrime
+    /// y == 0.
+    case zero
+    /// y == p - 1 (order-2 element).
+    case primeMinusOne
+    /// y == 1 while forward secrecy is required.
+    case one
+}
+
+// ---- Digests (helper: sha) ----
+/// SHA-256 (FIPS 180-4), incremental.
+public struct SHA256: Sendable {
+    public static let digestByteCount = 32
+    public static let blockByteCount = 64
+    public init(backend: CryptoBackend = .portable) { fatalError("stub") }
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { fatalError("stub") }
+    public mutating func update(_ bytes: [UInt8]) { fatalError("stub") }
+    /// Writes the 32-byte digest to `output` (must hold 32 bytes); the hash must not be used afterwards.
+    public mutating func finalize(into output: UnsafeMutableRawBufferPointer) { fatalError("stub") }
+    public mutating func finalize() -> [UInt8] { fatalError("stub") }
+    public static func hash(_ bytes: [UInt8], backend: CryptoBackend = .portable) -> [UInt8] { fatalError("stub") }
+}
+
+// ---- MACs (helper: sha) ----
+/// HMAC-SHA256 (RFC 2104). A keyed state is prepared once and copied cheaply per message.
+public struct HMACSHA256: Sendable {
+    public static let tagByteCount = 32
+    public init(key: UnsafeRawBufferPointer, backend: CryptoBackend = .portable) { fatalError("stub") }
+    public init(key: [UInt8], backend: CryptoBackend = .portable) { fatalError("stub") }
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { fatalError("stub") }
+    public mutating func update(_ bytes: [UInt8]) { fatalError("stub") }
+    public mutating func finalize(into output: UnsafeMutableRawBufferPointer) { fatalError("stub") }
+    public mutating func finalize() -> [UInt8] { fatalError("stub") }
+    /// Overwrites all key-dependent state with zeros.
+    public mutating func wipe() { fatalError("stub") }
+    public static func authenticationCode(key: [UInt8], message: [UInt8], backend: CryptoBackend = .portable) -> [UInt8] { fatalError("stub") }
+}
+
+// ---- KDFs (helper: sha) ----
+public enum PBKDF2 {
+    /// PBKDF2-HMAC-SHA256 (RFC 8018).
+    public static func sha256(password: [UInt8], salt: [UInt8], iterations: Int, outputByteCount: Int,
+                              backend: CryptoBackend = .portable) throws(CryptoError) -> [UInt8] { fatalError("stub") }
+}
+public enum HKDF {
+    /// HKDF-Extract with SHA-256 (RFC 5869).
+    public static func extract(salt: [UInt8], inputKeyMaterial: [UInt8], backend: CryptoBackend = .portable) -> [UInt8] { fatalError("stub") }
+    /// HKDF-Expand with SHA-256; outputByteCount <= 255 * 32.
+    public static func expand(pseudoRandomKey: [UInt8], info: [UInt8], outputByteCount: Int,
+                              backend: CryptoBackend = .portable) throws(CryptoError) -> [UInt8] { fatalError("stub") }
+}
+
+// ---- Ciphers (helper: aes) ----
+/// An expanded AES-256 key; the schedule is wiped when the key is released.
+public final class AES256Key: @unchecked Sendable {
+    public init(key: [UInt8], backend: CryptoBackend = .portable) throws(CryptoError) { fatalError("stub") }
+    public init(key: UnsafeRawBufferPointer, backend: CryptoBackend = .portable) throws(CryptoError) { fatalError("stub") }
+    /// Encrypts one 16-byte block.
+    public func encryptBlock(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer) { fatalError("stub") }
+    /// Standard CTR (SP 800-38A / RFC 3686): 16-byte initial counter block, 128-bit big-endian increment.
+    public func ctrXor(initialCounterBlock: [UInt8], input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) { fatalError("stub") }
+    /// spiped's CTR layout: counter block `be64(packetNumber) || be64(blockIndex)`, block index from 0.
+    public func spipedCTRXor(packetNumber: UInt64, input: UnsafeRawPointer, output: UnsafeMutableRawPointer, count: Int) { fatalError("stub") }
+}
+
+// ---- Key agreement (helper: dh) ----
+/// Diffie-Hellman over the RFC 3526 2048-bit MODP group 14, generator 2.
+public enum DiffieHellmanGroup14 {
+    public static let valueByteCount = 256
+    /// The group prime p, 256 bytes big-endian.
+    public static var primeBytes: [UInt8] { fatalError("stub") }
+}
+/// A private exponent (kept secret, wiped on release). Entropy: 256 random bits.
+public final class DHPrivateExponent: @unchecked Sendable {
+    /// Draws 32 random bytes from the kernel.
+    public convenience init() throws(CryptoError) { fatalError("stub") }
+    /// Uses the given big-endian exponent bytes (tests inject fixed exponents; 1...256 bytes).
+    public init(bigEndianBytes: [UInt8]) { fatalError("stub") }
+    /// 2^x mod p, 256 bytes big-endian (base-2 fast path).
+    public func publicValue() -> [UInt8] { fatalError("stub") }
+    /// peer^x mod p, 256 bytes big-endian, after validating `peer`.
+    public func sharedSecret(peerPublicValue: [UInt8], requireForwardSecrecy: Bool) throws(CryptoError) -> [UInt8] { fatalError("stub") }
+}
+extension DiffieHellmanGroup14 {
+    /// Checks a peer's public value: 256 bytes, 0 < y < p-1, and y != 1 when forward secrecy is required.
+    public static func validatePeerValue(_ y: [UInt8], requireForwardSecrecy: Bool) throws(CryptoError) { fatalError("stub") }
+    /// General modular exponentiation base^exponent mod p (fixed window, constant-time selection), 256-byte result.
+    public static func modPow(base: [UInt8], exponent: [UInt8]) -> [UInt8] { fatalError("stub") }
+}
+
+// ---- Support (helper: dh) ----
+public enum ConstantTime {
+    /// True when the buffers are equal; time depends only on the length.
+    public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool { fatalError("stub") }
+    public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool { fatalError("stub") }
+}
+public enum SecureWipe {
+    /// Overwrites the bytes with zeros in a way the optimizer does not remove.
+    public static func wipe(_ buffer: UnsafeMutableRawBufferPointer) { fatalError("stub") }
+    public static func wipe(_ bytes: inout [UInt8]) { fatalError("stub") }
+}
+public enum SystemRandom {
+    /// Fills the buffer from getrandom(2), retrying on EINTR and short reads; throws if the kernel cannot.
+    public static func fill(_ buffer: UnsafeMutableRawBufferPointer) throws(CryptoError) { fatalError("stub") }
+    public static func bytes(_ count: Int) throws(CryptoError) -> [UInt8] { fatalError("stub") }
+}
+
+extension CryptoBackend {
+    /// Pure-Swift constant-time backend (bitsliced AES, portable SHA-256).
+    public static var portable: CryptoBackend { fatalError("stub") }
+}

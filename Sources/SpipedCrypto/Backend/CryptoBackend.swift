@@ -1,0 +1,67 @@
+/// The block functions one implementation family provides (portable or hardware).
+///
+/// Every high-level type (`SHA256`, `HMACSHA256`, `AES256Key`, ...) takes a backend at
+/// construction and keeps its function pointers, so the choice is made once per key or hash,
+/// never per block. `CryptoBackend.portable` is always available; the
+/// `SpipedCryptoAccelerated` product supplies a hardware backend after checking the CPU and
+/// running known-answer self-tests (the single dispatch point is
+/// `CryptoBackendSelection.best()` there).
+public struct CryptoBackend: Sendable {
+    /// Which family of code a backend is.
+    public enum Kind: String, Sendable {
+        /// Pure Swift, constant-time, runs everywhere.
+        case portable
+        /// CPU instructions (AES-NI, SHA-NI).
+        case hardware
+    }
+
+    /// Which family this is.
+    public let kind: Kind
+    /// The SHA-256 compression function: folds `blockCount` 64-byte blocks starting at `blocks`
+    /// into the eight big-endian-order state words at `state`.
+    public let sha256Compress: @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void
+    /// The AES-256 implementation.
+    public let aes256: AES256Engine
+
+    /// Creates a backend from its parts (used by the accelerated product and by tests).
+    public init(
+        kind: Kind,
+        sha256Compress: @escaping @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void,
+        aes256: AES256Engine
+    ) {
+        self.kind = kind
+        self.sha256Compress = sha256Compress
+        self.aes256 = aes256
+    }
+}
+
+/// One AES-256 implementation: key expansion, single-block encryption and CTR keystream.
+/// The key schedule format is private to the engine; callers only hand back the storage it filled.
+public struct AES256Engine: Sendable {
+    /// Bytes of schedule storage `expandKey` fills (16-byte aligned storage is provided).
+    public let scheduleByteCount: Int
+    /// Expands the 32-byte key at `key` into `schedule`.
+    public let expandKey: @Sendable (_ key: UnsafeRawPointer, _ schedule: UnsafeMutableRawPointer) -> Void
+    /// Encrypts one 16-byte block (`input` and `output` may alias).
+    public let encryptBlock: @Sendable (_ schedule: UnsafeRawPointer, _ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer) -> Void
+    /// CTR mode: XORs `count` bytes of keystream into `output = input ^ keystream` (may alias).
+    /// The first counter block is the 128-bit big-endian value `counterHigh << 64 | counterLow`,
+    /// incremented as a 128-bit integer for each following block. A partial final block uses
+    /// the leading bytes of its keystream block.
+    public let ctrXor: @Sendable (_ schedule: UnsafeRawPointer, _ counterHigh: UInt64, _ counterLow: UInt64,
+                                  _ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, _ count: Int) -> Void
+
+    /// Creates an engine from its functions.
+    public init(
+        scheduleByteCount: Int,
+        expandKey: @escaping @Sendable (_ key: UnsafeRawPointer, _ schedule: UnsafeMutableRawPointer) -> Void,
+        encryptBlock: @escaping @Sendable (_ schedule: UnsafeRawPointer, _ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer) -> Void,
+        ctrXor: @escaping @Sendable (_ schedule: UnsafeRawPointer, _ counterHigh: UInt64, _ counterLow: UInt64,
+                                     _ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, _ count: Int) -> Void
+    ) {
+        self.scheduleByteCount = scheduleByteCount
+        self.expandKey = expandKey
+        self.encryptBlock = encryptBlock
+        self.ctrXor = ctrXor
+    }
+}
