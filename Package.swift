@@ -28,12 +28,14 @@ let package = Package(
         .target(name: "SpipedProtocol", dependencies: ["SpipedCrypto"]),
         .target(name: "SpipedSystem"),
         .target(name: "SpipedProxy", dependencies: ["SpipedProtocol", "SpipedSystem", "SpipedCrypto"]),
-        .executableTarget(name: "spiped", dependencies: ["SpipedProxy", "SpipedCryptoAccelerated"]),
-        .executableTarget(name: "spipe", dependencies: ["SpipedProxy", "SpipedCryptoAccelerated"]),
+        .target(name: "SpipedCommandLine", dependencies: ["SpipedProxy", "SpipedSystem", "SpipedProtocol"]),
+        .executableTarget(name: "spiped", dependencies: ["SpipedCommandLine", "SpipedProxy", "SpipedCryptoAccelerated"]),
+        .executableTarget(name: "spipe", dependencies: ["SpipedCommandLine", "SpipedProxy", "SpipedCryptoAccelerated"]),
         .executableTarget(name: "spiped-bench", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedCryptoTests", dependencies: ["SpipedCrypto", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedProtocolTests", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
-        .testTarget(name: "SpipedProxyTests", dependencies: ["SpipedProxy"]),
+        .testTarget(name: "SpipedProxyTests", dependencies: ["SpipedProxy", "SpipedSystem"]),
+        .testTarget(name: "SpipedCommandLineTests", dependencies: ["SpipedCommandLine", "SpipedSystem"]),
     ],
     swiftLanguageModes: [.v6]
 )
