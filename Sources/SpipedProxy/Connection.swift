@@ -59,6 +59,10 @@ final class Connection {
     var plaintextWritable = false
     var encryptedReadable = false
     var encryptedWritable = false
+    // The peer's FIN (or an error) was reported (EPOLLRDHUP/HUP/ERR): no further edge will
+    // come, so a short read no longer proves the socket drained; read on until 0 or EAGAIN.
+    var plaintextPeerClosed = false
+    var encryptedPeerClosed = false
 
     var handshake: Handshake?
     /// Handshake bytes read so far (the handshake reads exactly `handshakeInputByteCount`).

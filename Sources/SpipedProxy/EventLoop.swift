@@ -141,12 +141,15 @@ final class EventLoop: @unchecked Sendable {
             let events = event.events
             let readable = !events.isDisjoint(with: [.readable, .peerClosedWriting, .hangUp, .error])
             let writable = !events.isDisjoint(with: [.writable, .hangUp, .error])
+            let peerClosed = !events.isDisjoint(with: [.peerClosedWriting, .hangUp, .error])
             if isEncryptedSide {
                 if readable { connection.encryptedReadable = true }
                 if writable { connection.encryptedWritable = true }
+                if peerClosed { connection.encryptedPeerClosed = true }
             } else {
                 if readable { connection.plaintextReadable = true }
                 if writable { connection.plaintextWritable = true }
+                if peerClosed { connection.plaintextPeerClosed = true }
             }
             advance(connection)
         }
@@ -326,6 +329,7 @@ final class EventLoop: @unchecked Sendable {
     /// Opens a socket to the next target address that does not fail at once.
     private func connectToNextTargetAddress(_ connection: Connection) throws(ConnectionEnd) {
         let encrypting = context.configuration.mode == .encrypt
+        if encrypting { connection.encryptedPeerClosed = false } else { connection.plaintextPeerClosed = false }
         if connection.targetAddresses.isEmpty && connection.nextTargetAddress == 0 {
             connection.targetAddresses = context.targets.current
         }
@@ -567,8 +571,9 @@ final class EventLoop: @unchecked Sendable {
                 connection.plaintextInputEnded = true
                 try shutdownWriting(destination)
             case .success(let count):
-                // A short read means the socket is drained; the next arrival raises a new edge.
-                if count < readArea.count { connection.plaintextReadable = false }
+                // A short read means the socket is drained and the next arrival raises a new
+                // edge — unless the FIN already came with this data (no edge will follow).
+                if count < readArea.count && !connection.plaintextPeerClosed { connection.plaintextReadable = false }
                 let sealed: (consumed: Int, produced: Int)
                 do {
                     sealed = try sealer.seal(UnsafeRawBufferPointer(rebasing: inputBuffer[0..<count]), into: outputBuffer)
@@ -609,7 +614,7 @@ final class EventLoop: @unchecked Sendable {
                 connection.encryptedInputEnded = true
                 try shutdownWriting(destination)
             case .success(let count):
-                if count < readArea.count { connection.encryptedReadable = false }
+                if count < readArea.count && !connection.encryptedPeerClosed { connection.encryptedReadable = false }
                 var offset = 0
                 while offset < count {
                     let opened: (consumed: Int, produced: Int)
@@ -665,3 +670,4 @@ final class EventLoop: @unchecked Sendable {
         for case let connection? in connections { close(connection, end: nil) }
     }
 }
+

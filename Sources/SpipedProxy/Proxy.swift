@@ -174,7 +174,7 @@ public final class Proxy: @unchecked Sendable {
         currentContext.withLock { $0 = context }
         do {
             for index in 0..<configuration.eventLoopCount {
-                loops.append(try EventLoop(context: context, name: "loop \(index)"))
+                loops.append(try EventLoop(context: context, name: "\(configuration.mode == .encrypt ? "encrypt" : "decrypt") loop \(index)"))
             }
             context.register(loops: loops)
             if let pool {
