@@ -37,8 +37,8 @@ public enum PBKDF2 {
                             mac.update(UnsafeRawBufferPointer(chain))
                             mac.finalize(into: chain)                                   // U_j
                             for word in 0..<4 {
-                                let x = sum.load(fromByteOffset: word * 8, as: UInt64.self)
-                                    ^ chain.load(fromByteOffset: word * 8, as: UInt64.self)
+                                let x = sum.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self)
+                                    ^ chain.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self)
                                 sum.storeBytes(of: x, toByteOffset: word * 8, as: UInt64.self)
                             }
                         }
