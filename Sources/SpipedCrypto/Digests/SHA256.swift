@@ -97,14 +97,15 @@ public struct SHA256: Sendable {
         let used = partialByteCount
         let needsExtraBlock = used >= SHA256.blockByteCount - 8
         withUnsafeMutableBytes(of: &partialBlock) { block in
-            block[used] = 0x80
-            for index in (used + 1)..<SHA256.blockByteCount { block[index] = 0 }
+            let base = block.baseAddress!
+            base.storeBytes(of: 0x80, toByteOffset: used, as: UInt8.self)
+            _ = (base + used + 1).initializeMemory(as: UInt8.self, repeating: 0, count: SHA256.blockByteCount - used - 1)
         }
         if needsExtraBlock {
             // No room for the length: compress this block, then a block of zeros and the length.
             compressPartialBlock()
             withUnsafeMutableBytes(of: &partialBlock) { block in
-                for index in 0..<SHA256.blockByteCount { block[index] = 0 }
+                _ = block.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: SHA256.blockByteCount)
             }
         }
         withUnsafeMutableBytes(of: &partialBlock) { block in
@@ -113,8 +114,11 @@ public struct SHA256: Sendable {
         compressPartialBlock()
 
         // The digest is H0...H7, each big-endian.
-        for index in 0..<8 {
-            output.storeBytes(of: state[index].bigEndian, toByteOffset: index * 4, as: UInt32.self)
+        withUnsafeBytes(of: &state) { words in
+            for index in 0..<8 {
+                let word = words.load(fromByteOffset: index * 4, as: UInt32.self)
+                output.storeBytes(of: word.bigEndian, toByteOffset: index * 4, as: UInt32.self)
+            }
         }
         wipe()
     }
