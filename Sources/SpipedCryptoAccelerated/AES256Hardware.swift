@@ -131,13 +131,28 @@ public enum AES256Hardware {
             if low == 0 { high &+= 1 }
             return block
         }
+        // Reverses all 16 bytes: turns the little-endian form (low, high) into the counter block.
+        let reverseBytes = shuffleMask(SIMD16(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0))
         var offset = 0
         while count - offset >= 128 {
             let key0 = roundKey(schedule, 0)
-            var b0 = _mm_xor_si128(nextCounterBlock(), key0), b1 = _mm_xor_si128(nextCounterBlock(), key0)
-            var b2 = _mm_xor_si128(nextCounterBlock(), key0), b3 = _mm_xor_si128(nextCounterBlock(), key0)
-            var b4 = _mm_xor_si128(nextCounterBlock(), key0), b5 = _mm_xor_si128(nextCounterBlock(), key0)
-            var b6 = _mm_xor_si128(nextCounterBlock(), key0), b7 = _mm_xor_si128(nextCounterBlock(), key0)
+            var b0, b1, b2, b3, b4, b5, b6, b7: __m128i
+            if low <= UInt64.max - 8 {
+                // Common case: the low half does not overflow within these eight blocks, so each
+                // block is one 64-bit vector add on the little-endian counter and a byte reversal.
+                let base = __m128i(Int64(bitPattern: low), Int64(bitPattern: high))
+                @inline(__always) func block(_ step: Int64) -> __m128i {
+                    _mm_xor_si128(_mm_shuffle_epi8(_mm_add_epi64(base, __m128i(step, 0)), reverseBytes), key0)
+                }
+                b0 = block(0); b1 = block(1); b2 = block(2); b3 = block(3)
+                b4 = block(4); b5 = block(5); b6 = block(6); b7 = block(7)
+                low &+= 8
+            } else {
+                b0 = _mm_xor_si128(nextCounterBlock(), key0); b1 = _mm_xor_si128(nextCounterBlock(), key0)
+                b2 = _mm_xor_si128(nextCounterBlock(), key0); b3 = _mm_xor_si128(nextCounterBlock(), key0)
+                b4 = _mm_xor_si128(nextCounterBlock(), key0); b5 = _mm_xor_si128(nextCounterBlock(), key0)
+                b6 = _mm_xor_si128(nextCounterBlock(), key0); b7 = _mm_xor_si128(nextCounterBlock(), key0)
+            }
             for round in 1..<14 {
                 let key = roundKey(schedule, round)
                 b0 = _mm_aesenc_si128(b0, key); b1 = _mm_aesenc_si128(b1, key)
