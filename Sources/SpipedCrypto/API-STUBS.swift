@@ -27,19 +27,6 @@ public enum DHPublicValueProblem: Error, Equatable, Sendable {
     case one
 }
 
-// ---- Ciphers (helper: aes) ----
-/// An expanded AES-256 key; the schedule is wiped when the key is released.
-public final class AES256Key: @unchecked Sendable {
-    public init(key: [UInt8], backend: CryptoBackend = .portable) throws(CryptoError) { fatalError("stub") }
-    public init(key: UnsafeRawBufferPointer, backend: CryptoBackend = .portable) throws(CryptoError) { fatalError("stub") }
-    /// Encrypts one 16-byte block.
-    public func encryptBlock(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer) { fatalError("stub") }
-    /// Standard CTR (SP 800-38A / RFC 3686): 16-byte initial counter block, 128-bit big-endian increment.
-    public func ctrXor(initialCounterBlock: [UInt8], input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) { fatalError("stub") }
-    /// spiped's CTR layout: counter block `be64(packetNumber) || be64(blockIndex)`, block index from 0.
-    public func spipedCTRXor(packetNumber: UInt64, input: UnsafeRawPointer, output: UnsafeMutableRawPointer, count: Int) { fatalError("stub") }
-}
-
 // ---- Key agreement (helper: dh) ----
 /// Diffie-Hellman over the RFC 3526 2048-bit MODP group 14, generator 2.
 public enum DiffieHellmanGroup14 {
@@ -80,9 +67,4 @@ public enum SystemRandom {
     /// Fills the buffer from getrandom(2), retrying on EINTR and short reads; throws if the kernel cannot.
     public static func fill(_ buffer: UnsafeMutableRawBufferPointer) throws(CryptoError) { fatalError("stub") }
     public static func bytes(_ count: Int) throws(CryptoError) -> [UInt8] { fatalError("stub") }
-}
-
-extension CryptoBackend {
-    /// Pure-Swift constant-time backend (bitsliced AES, portable SHA-256).
-    public static var portable: CryptoBackend { fatalError("stub") }
 }
