@@ -66,7 +66,8 @@ final class DiffieHellmanTests: XCTestCase {
     }
 
     func testPublicValueFastPathMatchesPythonPow() throws {
-        var checked = 0
+        // 32-byte exponents take the comb path, other lengths the square-and-double path.
+        var checked = 0, combChecked = 0
         for (index, record) in try modexpRecords().enumerated() {
             var two = [UInt8](repeating: 0, count: 256)
             two[255] = 2
@@ -76,8 +77,11 @@ final class DiffieHellmanTests: XCTestCase {
             XCTAssertEqual(privateExponent.publicValue(), try record.bytes("RESULT"),
                            "record \(index): exponent \(record.fields["EXPONENT"]!)")
             checked += 1
+            if exponent.count == Montgomery2048.combExponentByteCount { combChecked += 1 }
         }
         XCTAssertGreaterThanOrEqual(checked, 20)
+        XCTAssertGreaterThanOrEqual(combChecked, 8)
+        XCTAssertGreaterThanOrEqual(checked - combChecked, 8)
     }
 
     func testTwoPartyAgreementMatchesPythonPow() throws {

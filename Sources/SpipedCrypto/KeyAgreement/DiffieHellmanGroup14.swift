@@ -72,14 +72,20 @@ extension DiffieHellmanGroup14 {
         return bigEndianBytes(resultLimbs)
     }
 
-    /// 2^exponent mod p from a raw big-endian exponent (the base-2 fast path).
+    /// 2^exponent mod p from a raw big-endian exponent (the base-2 fast paths).
     static func powerOfTwo(exponent: UnsafeRawBufferPointer) -> [UInt8] {
         let resultLimbs = UnsafeMutablePointer<UInt64>.allocate(capacity: Montgomery2048.limbCount)
         defer {
             SecureWipe.wipe(resultLimbs, count: Montgomery2048.limbCount)
             resultLimbs.deallocate()
         }
-        Montgomery2048.powerOfTwo(resultLimbs, exponent: exponent)
+        if exponent.count == Montgomery2048.combExponentByteCount {
+            // The length is public: 32-byte exponents (all of `DHPrivateExponent()`'s) use the
+            // precomputed comb, other lengths the bit-by-bit square-and-double.
+            Montgomery2048.powerOfTwoComb(resultLimbs, exponent: exponent)
+        } else {
+            Montgomery2048.powerOfTwo(resultLimbs, exponent: exponent)
+        }
         return bigEndianBytes(resultLimbs)
     }
 

@@ -70,6 +70,16 @@ enum Montgomery2048 {
             word2 &+= UInt64(unsafeBitCast(overflow, to: UInt8.self))
         }
 
+        /// Adds another column sum.
+        @inline(__always)
+        mutating func add(_ other: ColumnAccumulator) {
+            let sum0 = UInt128(word0) &+ UInt128(other.word0)
+            let sum1 = UInt128(word1) &+ UInt128(other.word1) &+ (sum0 &>> 64)
+            word0 = UInt64(truncatingIfNeeded: sum0)
+            word1 = UInt64(truncatingIfNeeded: sum1)
+            word2 &+= other.word2 &+ UInt64(truncatingIfNeeded: sum1 &>> 64)
+        }
+
         /// Adds 2 · other (a column of cross products of a squaring).
         @inline(__always)
         mutating func addDoubled(_ other: ColumnAccumulator) {
@@ -166,20 +176,26 @@ enum Montgomery2048 {
         /// is below 2p). `result` may alias `a` or `b`. Uses `product`.
         func multiply(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>) {
             let m = product, sum = product + 32, p = modulus
+            // Two accumulators, one per product stream, so the two carry chains run in
+            // parallel; the a·b column is folded into the other at the end of each column.
             var column = ColumnAccumulator()
             for k in 0..<32 {
+                var products = ColumnAccumulator()
                 for j in 0..<k {
-                    column.add(a[j], b[k - j])
+                    products.add(a[j], b[k - j])
                     column.add(m[j], p[k - j])
                 }
-                column.add(a[k], b[0])
+                products.add(a[k], b[0])
+                column.add(products)
                 m[k] = column.retireWordCancelledByModulus()
             }
             for k in 32..<63 {
+                var products = ColumnAccumulator()
                 for j in (k - 31)..<32 {
-                    column.add(a[j], b[k - j])
+                    products.add(a[j], b[k - j])
                     column.add(m[j], p[k - j])
                 }
+                column.add(products)
                 sum[k - 32] = column.retireWord()
             }
             sum[31] = column.retireWord()
@@ -364,6 +380,72 @@ enum Montgomery2048 {
             for shift in stride(from: 7, through: 0, by: -1) {
                 workspace.square(accumulator, accumulator)
                 workspace.conditionalDouble(accumulator, bit: UInt64((byte &>> UInt8(shift)) & 1))
+            }
+        }
+        workspace.leaveMontgomeryForm(result, accumulator)
+    }
+
+    // MARK: Fixed-base comb for base 2
+
+    /// Exponent length (bytes) that has a precomputed comb table: `DHPrivateExponent()`'s 32.
+    static let combExponentByteCount = 32
+    /// Teeth of the comb: the exponent is cut into this many equal pieces (table of 2^4 entries).
+    static let combTeethCount = 4
+    /// Bits per piece, the comb's spacing: 256 / 4 = 64.
+    static let combSpacing = combExponentByteCount * 8 / combTeethCount
+
+    /// Lim–Lee comb table for 2^e with 256-bit e, in Montgomery form (16 entries × 32 limbs):
+    /// entry s = 2^(Σ_t s_t · 2^(64t)), the product of 2^(2^(64t)) over the bits t set in s.
+    /// Public constants (they depend only on p and the generator), computed at first use:
+    /// 192 squarings and 11 multiplications.
+    static let combTableLimbs: [UInt64] = {
+        let workspace = Workspace()
+        defer { workspace.release() }
+        let table = workspace.table
+        workspace.setMontgomeryOne(table)
+        (table + 32).update(from: table, count: 32)
+        workspace.conditionalDouble(table + 32, bit: 1)
+        for tooth in 1..<combTeethCount {
+            let destination = table + (1 << tooth) * 32
+            destination.update(from: table + (1 << (tooth - 1)) * 32, count: 32)
+            for _ in 0..<combSpacing {
+                workspace.square(destination, destination)
+            }
+        }
+        for entry in 3..<Workspace.tableEntryCount where entry & (entry - 1) != 0 {
+            let lowestBit = entry & (0 &- entry)
+            workspace.multiply(table + entry * 32, table + (entry - lowestBit) * 32, table + lowestBit * 32)
+        }
+        return Array(UnsafeBufferPointer(start: table, count: Workspace.tableEntryCount * 32))
+    }()
+
+    /// result = 2^exponent mod p for a 32-byte big-endian exponent, by the fixed-base comb:
+    /// 64 steps, each one squaring (none in the first) and one multiplication by the table
+    /// entry whose index gathers bit j of each 64-bit piece of the exponent. The entry is
+    /// picked by the masked scan of `selectTableEntry`, so this is constant time in the
+    /// exponent: about 63 squarings + 64 multiplications instead of 256 squarings + 256 doublings.
+    static func powerOfTwoComb(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
+        precondition(exponent.count == combExponentByteCount, "comb table is for 32-byte exponents")
+        let workspace = Workspace()
+        defer { workspace.release() }
+        combTableLimbs.withUnsafeBufferPointer { table in
+            workspace.table.update(from: table.baseAddress!, count: table.count)
+        }
+        let accumulator = workspace.accumulator
+        for column in stride(from: combSpacing - 1, through: 0, by: -1) {
+            var index: UInt64 = 0
+            for tooth in 0..<combTeethCount {
+                // Bit (column + 64·tooth) of the exponent, counted from the least significant.
+                let bitPosition = column + combSpacing * tooth
+                let byte = exponent[combExponentByteCount - 1 - bitPosition / 8]
+                index |= UInt64((byte &>> UInt8(bitPosition % 8)) & 1) &<< UInt64(tooth)
+            }
+            workspace.selectTableEntry(index)
+            if column == combSpacing - 1 {
+                accumulator.update(from: workspace.selected, count: 32)
+            } else {
+                workspace.square(accumulator, accumulator)
+                workspace.multiply(accumulator, accumulator, workspace.selected)
             }
         }
         workspace.leaveMontgomeryForm(result, accumulator)
