@@ -210,36 +210,44 @@ enum Montgomery2048 {
         func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
             let m = product, sum = product + 32, p = modulus
             var column = ColumnAccumulator()
-            for k in 0..<32 {
+            for k in 0..<63 {
+                // Column k holds a[i]·a[k-i] and m[j]·p[k-j] for indices within 0...31.
+                let lower = max(0, k - 31)
                 var cross = ColumnAccumulator()
-                var i = 0
-                while i < k - i {
-                    cross.add(a[i], a[k - i])
-                    i += 1
-                }
+                // Pairs i < k - i, i.e. i < (k+1)/2; each stands for two equal products.
+                Workspace.addProducts(a, a, column: k, indices: lower..<((k + 1) / 2), into: &cross)
                 column.addDoubled(cross)
                 if k % 2 == 0 { column.add(a[k / 2], a[k / 2]) }
-                for j in 0..<k {
-                    column.add(m[j], p[k - j])
+                if k < 32 {
+                    Workspace.addProducts(m, p, column: k, indices: 0..<k, into: &column)
+                    m[k] = column.retireWordCancelledByModulus()
+                } else {
+                    Workspace.addProducts(m, p, column: k, indices: lower..<32, into: &column)
+                    sum[k - 32] = column.retireWord()
                 }
-                m[k] = column.retireWordCancelledByModulus()
-            }
-            for k in 32..<63 {
-                var cross = ColumnAccumulator()
-                var i = k - 31
-                while i < k - i {
-                    cross.add(a[i], a[k - i])
-                    i += 1
-                }
-                column.addDoubled(cross)
-                if k % 2 == 0 { column.add(a[k / 2], a[k / 2]) }
-                for j in (k - 31)..<32 {
-                    column.add(m[j], p[k - j])
-                }
-                sum[k - 32] = column.retireWord()
             }
             sum[31] = column.retireWord()
             subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result)
+        }
+
+        /// accumulator += Σ x[j]·y[column-j] for j in `indices`, two products per step into two
+        /// accumulators (two independent carry chains), merged at the end. Public bounds only.
+        @inline(__always)
+        static func addProducts(
+            _ x: UnsafePointer<UInt64>, _ y: UnsafePointer<UInt64>, column k: Int, indices: Range<Int>,
+            into accumulator: inout ColumnAccumulator
+        ) {
+            var second = ColumnAccumulator()
+            var j = indices.lowerBound
+            while j + 1 < indices.upperBound {
+                accumulator.add(x[j], y[k - j])
+                second.add(x[j + 1], y[k - j - 1])
+                j += 2
+            }
+            if j < indices.upperBound {
+                accumulator.add(x[j], y[k - j])
+            }
+            accumulator.add(second)
         }
 
         /// result = (topBit·2^2048 + value) mod p, for a value below 2p, in constant time:
