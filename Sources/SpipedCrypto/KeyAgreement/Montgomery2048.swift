@@ -182,8 +182,8 @@ enum Montgomery2048 {
             for k in 0..<32 {
                 var products = ColumnAccumulator()
                 for j in 0..<k {
-                    products.add(a[j], b[k - j])
-                    column.add(m[j], p[k - j])
+                    products.add(a[j], b[k &- j])
+                    column.add(m[j], p[k &- j])
                 }
                 products.add(a[k], b[0])
                 column.add(products)
@@ -192,8 +192,8 @@ enum Montgomery2048 {
             for k in 32..<63 {
                 var products = ColumnAccumulator()
                 for j in (k - 31)..<32 {
-                    products.add(a[j], b[k - j])
-                    column.add(m[j], p[k - j])
+                    products.add(a[j], b[k &- j])
+                    column.add(m[j], p[k &- j])
                 }
                 column.add(products)
                 sum[k - 32] = column.retireWord()
@@ -232,6 +232,8 @@ enum Montgomery2048 {
 
         /// accumulator += Σ x[j]·y[column-j] for j in `indices`, two products per step into two
         /// accumulators (two independent carry chains), merged at the end. Public bounds only.
+        /// Index arithmetic uses wrapping operators: the bounds are in 0...62, and checked
+        /// arithmetic would put overflow branches in the innermost loop.
         @inline(__always)
         static func addProducts(
             _ x: UnsafePointer<UInt64>, _ y: UnsafePointer<UInt64>, column k: Int, indices: Range<Int>,
@@ -239,13 +241,13 @@ enum Montgomery2048 {
         ) {
             var second = ColumnAccumulator()
             var j = indices.lowerBound
-            while j + 1 < indices.upperBound {
-                accumulator.add(x[j], y[k - j])
-                second.add(x[j + 1], y[k - j - 1])
-                j += 2
+            while j &+ 1 < indices.upperBound {
+                accumulator.add(x[j], y[k &- j])
+                second.add(x[j &+ 1], y[k &- j &- 1])
+                j &+= 2
             }
             if j < indices.upperBound {
-                accumulator.add(x[j], y[k - j])
+                accumulator.add(x[j], y[k &- j])
             }
             accumulator.add(second)
         }
