@@ -11,9 +11,9 @@
 ///
 /// Two properties of p are used:
 /// - p ≡ -1 (mod 2^64) (its low limb is all ones), so the Montgomery constant
-///   -p⁻¹ mod 2^64 is 1 and each reduction step's multiplier is simply the current low limb;
-///   and adding m·p[0] = m·2^64 - m to that limb m leaves 0 with carry m, so the first column
-///   of each reduction row needs no multiplication.
+///   -p⁻¹ mod 2^64 is 1 and each reduction multiplier m[k] is simply the low word of column
+///   k; and adding m[k]·p[0] = m[k]·2^64 - m[k] to a low word equal to m[k] leaves 0 and
+///   carries m[k], so that product needs no multiplication.
 /// - 2^2047 < p < 2^2048, so R mod p = 2^2048 - p, and any value below 2p needs at most one
 ///   subtraction of p.
 enum Montgomery2048 {
@@ -50,8 +50,9 @@ enum Montgomery2048 {
 
     /// A 192-bit column sum for product scanning, as three words (least significant first).
     /// A column of 2048-bit products sums at most 64 products of 128 bits plus a carry, far
-    /// below 2^192. Carries are moved with 128-bit additions (add/adc), never with a
-    /// conditional: a `Bool` carry turned into 0 or 1 can be compiled to a branch.
+    /// below 2^192. Carries are moved arithmetically (128-bit additions, and an overflow flag
+    /// widened by a bit cast, i.e. zero-extension, which compiles to adc), never with a
+    /// conditional: `overflow ? 1 : 0` was compiled to a data-dependent branch here.
     struct ColumnAccumulator {
         /// Bits 0..<64.
         var word0: UInt64 = 0
@@ -64,9 +65,11 @@ enum Montgomery2048 {
         @inline(__always)
         mutating func add(_ x: UInt64, _ y: UInt64) {
             let low = UInt128(word1) &<< 64 | UInt128(word0)
+            // x·y < 2^128 fits; the carry out of the 128-bit sum belongs in word2.
             let (sum, overflow) = low.addingReportingOverflow(UInt128(x) &* UInt128(y))
             word0 = UInt64(truncatingIfNeeded: sum)
             word1 = UInt64(truncatingIfNeeded: sum &>> 64)
+            // A Bool is one byte holding 0 or 1: the bit cast is a plain zero-extension.
             word2 &+= UInt64(unsafeBitCast(overflow, to: UInt8.self))
         }
 
@@ -121,7 +124,7 @@ enum Montgomery2048 {
     /// Scratch memory for one exponentiation: a copy of p, the multiplication scratch, the
     /// window table and the working residues. Holds secret-derived values: `release()` wipes it.
     struct Workspace {
-        /// Entries in the fixed-window table (window of 4 bits).
+        /// Entries in the table: the fixed-window powers (window of 4 bits) or the comb.
         static let tableEntryCount = 16
         /// Width of the exponent windows in bits.
         static let windowBitCount = 4
@@ -134,7 +137,8 @@ enum Montgomery2048 {
         /// Multiplication scratch (64 limbs): the reduction multipliers m[0..<32] in the low
         /// half (reused for p subtraction afterwards), the unreduced result in the high half.
         let product: UnsafeMutablePointer<UInt64>
-        /// `tableEntryCount` residues of 32 limbs each: base^0 ... base^15 in Montgomery form.
+        /// `tableEntryCount` residues of 32 limbs each, in Montgomery form: base^0 ... base^15
+        /// for `power`, or the comb entries for `powerOfTwoComb`.
         let table: UnsafeMutablePointer<UInt64>
         /// The running result (32 limbs).
         let accumulator: UnsafeMutablePointer<UInt64>
