@@ -310,13 +310,19 @@ enum Montgomery2048 {
             multiply(result, value, selected)
         }
 
-        /// selected = table[index], reading every entry and combining them with masks, so
-        /// neither the addresses read nor the branches taken depend on the secret index.
+        /// selected = table[index] of the workspace's 16-entry table (see `selectEntry`).
         func selectTableEntry(_ index: UInt64) {
+            selectEntry(index, from: table, entryCount: Workspace.tableEntryCount)
+        }
+
+        /// selected = entry `index` of `entryCount` consecutive 32-limb entries at `entries`,
+        /// reading every entry and combining them with masks, so neither the addresses read nor
+        /// the branches taken depend on the secret index.
+        func selectEntry(_ index: UInt64, from entries: UnsafePointer<UInt64>, entryCount: Int) {
             for k in 0..<32 { selected[k] = 0 }
-            for entry in 0..<Workspace.tableEntryCount {
+            for entry in 0..<entryCount {
                 let mask = ConstantTime.equalMask(UInt64(entry), index)
-                let row = table + entry * 32
+                let row = entries + entry * 32
                 for k in 0..<32 {
                     selected[k] |= row[k] & mask
                 }
@@ -403,19 +409,24 @@ enum Montgomery2048 {
 
     /// Exponent length (bytes) that has a precomputed comb table: `DHPrivateExponent()`'s 32.
     static let combExponentByteCount = 32
-    /// Teeth of the comb: the exponent is cut into this many equal pieces (table of 2^4 entries).
-    static let combTeethCount = 4
-    /// Bits per piece, the comb's spacing: 256 / 4 = 64.
-    static let combSpacing = combExponentByteCount * 8 / combTeethCount
+    /// Teeth of the comb: the 256-bit exponent is cut into this many pieces (table of 2^6 entries).
+    static let combTeethCount = 6
+    /// Entries in the comb table.
+    static let combEntryCount = 1 << combTeethCount
+    /// Bits per piece, the comb's spacing: ⌈256 / 6⌉ = 43 (the last piece has 41 real bits).
+    static let combSpacing = (combExponentByteCount * 8 + combTeethCount - 1) / combTeethCount
 
-    /// Lim–Lee comb table for 2^e with 256-bit e, in Montgomery form (16 entries × 32 limbs):
-    /// entry s = 2^(Σ_t s_t · 2^(64t)), the product of 2^(2^(64t)) over the bits t set in s.
-    /// Public constants (they depend only on p and the generator), computed at first use:
-    /// 192 squarings and 11 multiplications.
+    /// Lim–Lee comb table for 2^e with 256-bit e, in Montgomery form (64 entries × 32 limbs,
+    /// 16 KiB): entry s = 2^(Σ_t s_t · 2^(43t)), the product of 2^(2^(43t)) over the bits t set
+    /// in s. Public constants (they depend only on p and the generator), computed at first
+    /// use: 215 squarings and 57 multiplications.
     static let combTableLimbs: [UInt64] = {
         let workspace = Workspace()
-        defer { workspace.release() }
-        let table = workspace.table
+        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: combEntryCount * 32)
+        defer {
+            workspace.release()
+            table.deallocate()
+        }
         workspace.setMontgomeryOne(table)
         (table + 32).update(from: table, count: 32)
         workspace.conditionalDouble(table + 32, bit: 1)
@@ -426,40 +437,41 @@ enum Montgomery2048 {
                 workspace.square(destination, destination)
             }
         }
-        for entry in 3..<Workspace.tableEntryCount where entry & (entry - 1) != 0 {
+        for entry in 3..<combEntryCount where entry & (entry - 1) != 0 {
             let lowestBit = entry & (0 &- entry)
             workspace.multiply(table + entry * 32, table + (entry - lowestBit) * 32, table + lowestBit * 32)
         }
-        return Array(UnsafeBufferPointer(start: table, count: Workspace.tableEntryCount * 32))
+        return Array(UnsafeBufferPointer(start: table, count: combEntryCount * 32))
     }()
 
     /// result = 2^exponent mod p for a 32-byte big-endian exponent, by the fixed-base comb:
-    /// 64 steps, each one squaring (none in the first) and one multiplication by the table
-    /// entry whose index gathers bit j of each 64-bit piece of the exponent. The entry is
-    /// picked by the masked scan of `selectTableEntry`, so this is constant time in the
-    /// exponent: about 63 squarings + 64 multiplications instead of 256 squarings + 256 doublings.
+    /// 43 steps, each one squaring (none in the first) and one multiplication by the table
+    /// entry whose index gathers bit j of each 43-bit piece of the exponent. The entry is
+    /// picked by a masked scan of all 64 entries (`selectEntry`), so this is constant time in
+    /// the exponent: 42 squarings + 43 multiplications instead of 256 squarings + 256 doublings.
     static func powerOfTwoComb(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
         precondition(exponent.count == combExponentByteCount, "comb table is for 32-byte exponents")
         let workspace = Workspace()
         defer { workspace.release() }
-        combTableLimbs.withUnsafeBufferPointer { table in
-            workspace.table.update(from: table.baseAddress!, count: table.count)
-        }
         let accumulator = workspace.accumulator
-        for column in stride(from: combSpacing - 1, through: 0, by: -1) {
-            var index: UInt64 = 0
-            for tooth in 0..<combTeethCount {
-                // Bit (column + 64·tooth) of the exponent, counted from the least significant.
-                let bitPosition = column + combSpacing * tooth
-                let byte = exponent[combExponentByteCount - 1 - bitPosition / 8]
-                index |= UInt64((byte &>> UInt8(bitPosition % 8)) & 1) &<< UInt64(tooth)
-            }
-            workspace.selectTableEntry(index)
-            if column == combSpacing - 1 {
-                accumulator.update(from: workspace.selected, count: 32)
-            } else {
-                workspace.square(accumulator, accumulator)
-                workspace.multiply(accumulator, accumulator, workspace.selected)
+        combTableLimbs.withUnsafeBufferPointer { table in
+            for column in stride(from: combSpacing - 1, through: 0, by: -1) {
+                var index: UInt64 = 0
+                for tooth in 0..<combTeethCount {
+                    // Bit (column + 43·tooth) of the exponent, counted from the least
+                    // significant; positions past bit 255 (public) are zero.
+                    let bitPosition = column + combSpacing * tooth
+                    guard bitPosition < combExponentByteCount * 8 else { continue }
+                    let byte = exponent[combExponentByteCount - 1 - bitPosition / 8]
+                    index |= UInt64((byte &>> UInt8(bitPosition % 8)) & 1) &<< UInt64(tooth)
+                }
+                workspace.selectEntry(index, from: table.baseAddress!, entryCount: combEntryCount)
+                if column == combSpacing - 1 {
+                    accumulator.update(from: workspace.selected, count: 32)
+                } else {
+                    workspace.square(accumulator, accumulator)
+                    workspace.multiply(accumulator, accumulator, workspace.selected)
+                }
             }
         }
         workspace.leaveMontgomeryForm(result, accumulator)
