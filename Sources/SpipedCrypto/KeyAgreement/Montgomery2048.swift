@@ -385,12 +385,13 @@ enum Montgomery2048 {
         workspace.leaveMontgomeryForm(result, accumulator)
     }
 
-    /// result = 2^exponent mod p, as plain limbs, fully reduced: the base-2 fast path.
+    /// result = 2^exponent mod p, as plain limbs, fully reduced: the base-2 path for exponent
+    /// lengths without a comb table (all but 32 bytes, e.g. the reference's 259-bit 2^258 + r).
     ///
     /// Left to right over every bit of `exponent` (big-endian bytes): one squaring, then a
     /// conditional doubling (add the value to itself masked by the bit, subtract p by mask).
-    /// A doubling costs about as much as 1/20 of a squaring, so this is nearly the cost of the
-    /// squarings alone. Same operations for every exponent of the same byte length.
+    /// A doubling costs about 1/12 of a squaring, so this is nearly the cost of the squarings
+    /// alone. Same operations for every exponent of the same byte length.
     static func powerOfTwo(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
         let workspace = Workspace()
         defer { workspace.release() }
