@@ -253,6 +253,20 @@ final class ProxyEngineTests: XCTestCase {
         XCTAssertNil(encrypt.stop())
     }
 
+    func testSigtermStopsAcceptingAndRunReturns() throws {
+        let log = LogRecorder()
+        let target = try TestServer(handler: TestServer.echo)
+        defer { target.stop() }
+        let decrypt = try RunningProxy(TestProxies.configuration(.decrypt, target: target.spec, log: log))
+        defer { decrypt.stop() }
+        XCTAssertTrue(RunningProxy.wait(seconds: 2) { decrypt.runThreadID != nil })
+        usleep(50_000)
+        // Directed at the thread in run(), which blocks SIGTERM and reads it from its signalfd.
+        pthread_kill(decrypt.runThreadID!, SIGTERM)
+        XCTAssertTrue(RunningProxy.wait(seconds: 5) { decrypt.hasFinished }, "\(log.all)")
+        XCTAssertTrue(log.all.contains { $0.contains("received signal \(SIGTERM)") }, "\(log.all)")
+    }
+
     func testSpipeClientRoundTripThroughDecryptProxy() throws {
         let target = try TestServer(handler: TestServer.echo)
         defer { target.stop() }

@@ -166,6 +166,10 @@ final class RunningProxy: @unchecked Sendable {
     private let lock = NSLock()
     private var finished = false
     private var result: ProxyError?
+    private var runThread: pthread_t?
+
+    /// The thread inside `run()` (to direct a signal at it).
+    var runThreadID: pthread_t? { lock.withLock { runThread } }
 
     var address: SocketAddress { proxy.listeningAddress }
     var hasFinished: Bool { lock.withLock { finished } }
@@ -180,6 +184,9 @@ final class RunningProxy: @unchecked Sendable {
         proxy = try Proxy(configuration: configuration)
         let proxy = self.proxy
         thread = try SystemThread(name: "test-proxy") { [self] in
+            // Blocked before the thread is published, so a test's SIGTERM can never kill the process.
+            TerminationSignals.blockInCallingThread()
+            lock.withLock { runThread = pthread_self() }
             var failure: ProxyError?
             do throws(ProxyError) { try proxy.run() } catch { failure = error }
             lock.withLock {
