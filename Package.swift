@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(name: "spiped-bench", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedCryptoTests", dependencies: ["SpipedCrypto", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedProtocolTests", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
-        .testTarget(name: "SpipedProxyTests", dependencies: ["SpipedProxy", "SpipedSystem", "SpipedProtocol", "SpipedCrypto"]),
+        .testTarget(name: "SpipedProxyTests", dependencies: ["SpipedProxy", "SpipedSystem", "SpipedProtocol", "SpipedCrypto", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedCommandLineTests", dependencies: ["SpipedCommandLine", "SpipedSystem"]),
     ],
     swiftLanguageModes: [.v6]

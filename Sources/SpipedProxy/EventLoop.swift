@@ -28,8 +28,8 @@ final class EventLoop: @unchecked Sendable {
     static let handshakeInputByteCount = 32 + 256 + 32
     /// Reads per side per turn before other connections get their turn.
     static let readsPerTurn = 4
-    /// Accepts per listener wake-up.
-    static let acceptsPerWakeup = 32
+    /// Accepts per listener wake-up (small, so a burst spreads over the loops).
+    static let acceptsPerWakeup = 8
     /// Pause after `EMFILE`/`ENFILE`.
     static let acceptBackoffNanoseconds: UInt64 = 100_000_000
 

@@ -1,0 +1,128 @@
+import Foundation
+import Glibc
+import SpipedCrypto
+import SpipedCryptoAccelerated
+import SpipedProtocol
+import SpipedProxy
+import SpipedSystem
+import XCTest
+
+/// Throughput and connection-rate measurements; skipped unless `SPIPED_BENCH=1`.
+/// Run in release: `SPIPED_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter ProxyThroughputBenchmark`.
+/// With `SPIPED_BENCH_REFERENCE=1` the same measurements run through Debian's spiped too.
+final class ProxyThroughputBenchmark: XCTestCase {
+    private var megabytes: Int { Int(ProcessInfo.processInfo.environment["SPIPED_BENCH_MB"] ?? "") ?? 256 }
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["SPIPED_BENCH"] == "1", "set SPIPED_BENCH=1 to measure")
+    }
+
+    private func measureOneWay(through entry: SocketAddress, sinkTotal: LockedCounter, label: String) throws {
+        let chunk = TestNetwork.randomBytes(1 << 20)
+        let client = try TestNetwork.connect(to: entry, receiveTimeout: 60)
+        defer { client.close() }
+        let start = Date()
+        for _ in 0..<megabytes { try TestNetwork.send(chunk, to: client) }
+        try client.shutdown(.write)
+        _ = try TestNetwork.receiveAll(from: client)
+        let seconds = Date().timeIntervalSince(start)
+        XCTAssertEqual(sinkTotal.value, megabytes << 20)
+        print(String(format: "BENCH %@: %d MB one way in %.2f s = %.1f MB/s", label, megabytes, seconds, Double(megabytes) / seconds))
+    }
+
+    private func measureConnections(through entry: SocketAddress, label: String, clients: Int = 4, perClient: Int = 200) throws {
+        let start = Date()
+        let failures = LockedCounter()
+        let threads = try (0..<clients).map { _ in
+            try SystemThread(name: "bench-client") {
+                for _ in 0..<perClient {
+                    do {
+                        let client = try TestNetwork.connect(to: entry, receiveTimeout: 10)
+                        try TestNetwork.send([1], to: client)
+                        try client.shutdown(.write)
+                        _ = try TestNetwork.receiveAll(from: client)
+                        client.close()
+                    } catch {
+                        failures.set(failures.value + 1)
+                    }
+                }
+            }
+        }
+        threads.forEach { $0.join() }
+        let seconds = Date().timeIntervalSince(start)
+        XCTAssertEqual(failures.value, 0)
+        print(String(format: "BENCH %@: %d connections (%d parallel) in %.2f s = %.0f connections/s",
+                     label, clients * perClient, clients, seconds, Double(clients * perClient) / seconds))
+    }
+
+    /// A target that discards everything and records the byte count at end of stream.
+    private func makeSink() throws -> (TestServer, LockedCounter) {
+        let total = LockedCounter()
+        let server = try TestServer { fd in
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            var count = 0
+            while true {
+                let got = (try? buffer.withUnsafeMutableBytes { try fd.read(into: $0) }) ?? 0
+                if got == 0 { break }
+                count += got
+            }
+            total.set(count)
+            fd.close()
+        }
+        return (server, total)
+    }
+
+    func testSwiftProxyPair() throws {
+        let (sink, total) = try makeSink()
+        defer { sink.stop() }
+        let backend = CryptoBackendSelection.best
+        let key = SpipedKey(fileContents: Array(repeating: 7, count: 32), backend: backend)
+        func configuration(_ mode: ProxyConfiguration.Mode, target: AddressSpec) -> ProxyConfiguration {
+            var configuration = ProxyConfiguration(mode: mode, source: .ipv4("127.0.0.1", port: 0), target: target,
+                                                   key: key, handshake: HandshakeOptions(), backend: backend)
+            configuration.maxConnections = 0
+            return configuration
+        }
+        let decrypt = try RunningProxy(configuration(.decrypt, target: sink.spec))
+        defer { decrypt.stop() }
+        let encrypt = try RunningProxy(configuration(.encrypt, target: decrypt.spec))
+        defer { encrypt.stop() }
+        print("BENCH backend: \(backend.kind)")
+        try measureOneWay(through: encrypt.address, sinkTotal: total, label: "swift -e -> swift -d")
+
+        let echo = try TestServer(handler: TestServer.echo)
+        defer { echo.stop() }
+        let decryptEcho = try RunningProxy(configuration(.decrypt, target: echo.spec))
+        defer { decryptEcho.stop() }
+        let encryptEcho = try RunningProxy(configuration(.encrypt, target: decryptEcho.spec))
+        defer { encryptEcho.stop() }
+        try measureConnections(through: encryptEcho.address, label: "swift -e -> swift -d")
+    }
+
+    func testReferenceSpipedPair() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["SPIPED_BENCH_REFERENCE"] == "1")
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/bin/spiped"))
+        let directory = try TestNetwork.temporaryDirectory()
+        let keyPath = directory + "/key"
+        XCTAssertTrue(FileManager.default.createFile(atPath: keyPath, contents: Data(repeating: 7, count: 32)))
+        let (sink, total) = try makeSink()
+        defer { sink.stop() }
+        let decryptPort = try TestNetwork.unusedPort(), encryptPort = try TestNetwork.unusedPort()
+        let processes = [
+            try launch(["-d", "-s", "[127.0.0.1]:\(decryptPort)", "-t", "[127.0.0.1]:\(sink.address.port!)", "-k", keyPath, "-F", "-n", "0", "-p", directory + "/d.pid"]),
+            try launch(["-e", "-s", "[127.0.0.1]:\(encryptPort)", "-t", "[127.0.0.1]:\(decryptPort)", "-k", keyPath, "-F", "-n", "0", "-p", directory + "/e.pid"]),
+        ]
+        defer { processes.forEach { $0.terminate(); $0.waitUntilExit() } }
+        usleep(300_000)
+        let entry = try AddressResolver.resolve(.ipv4("127.0.0.1", port: encryptPort))[0]
+        try measureOneWay(through: entry, sinkTotal: total, label: "C spiped -e -> C spiped -d")
+    }
+
+    private func launch(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/spiped")
+        process.arguments = arguments
+        try process.run()
+        return process
+    }
+}
