@@ -99,6 +99,51 @@ final class ProxyThroughputBenchmark: XCTestCase {
         try measureConnections(through: encryptEcho.address, label: "swift -e -> swift -d")
     }
 
+    /// Resident memory growth per idle proxied connection: N clients through an encrypt and a
+    /// decrypt proxy (same process) to a target that never accepts (the kernel backlog holds
+    /// the connections), so neither test clients nor the target allocate per connection.
+    func testIdleConnectionMemory() throws {
+        let count = 1000
+        let target = try FileDescriptor.streamSocket(family: AF_INET)
+        try target.bind(to: AddressResolver.resolve(.ipv4("127.0.0.1", port: 0))[0])
+        try target.listen(backlog: 4096)
+        let targetPort = try target.localAddress().port!
+        let backend = CryptoBackendSelection.best
+        let key = SpipedKey(fileContents: Array(repeating: 7, count: 32), backend: backend)
+        func configuration(_ mode: ProxyConfiguration.Mode, target: AddressSpec) -> ProxyConfiguration {
+            var configuration = ProxyConfiguration(mode: mode, source: .ipv4("127.0.0.1", port: 0), target: target,
+                                                   key: key, handshake: HandshakeOptions(fast: true), backend: backend)
+            configuration.maxConnections = 0
+            configuration.log = { _, _ in }
+            return configuration
+        }
+        let decrypt = try RunningProxy(configuration(.decrypt, target: .ipv4("127.0.0.1", port: targetPort)))
+        defer { decrypt.stop() }
+        let encrypt = try RunningProxy(configuration(.encrypt, target: decrypt.spec))
+        defer { encrypt.stop() }
+        // Warm up both proxies (buffers, first allocations) with a few connections.
+        var clients = try (0..<16).map { _ in try TestNetwork.connect(to: encrypt.address) }
+        XCTAssertTrue(RunningProxy.wait(seconds: 10) { decrypt.proxy.openConnectionCount == 16 })
+        usleep(500_000)
+        let before = Self.residentBytes()
+        for _ in 0..<count { clients.append(try TestNetwork.connect(to: encrypt.address)) }
+        XCTAssertTrue(RunningProxy.wait(seconds: 30) { decrypt.proxy.openConnectionCount == count + 16 })
+        usleep(1_000_000)
+        let after = Self.residentBytes()
+        let perPair = Double(after - before) / Double(count)
+        print(String(format: "BENCH idle memory: %d connections, RSS +%.1f MB = %.0f bytes per connection through both proxies (%.0f per proxy connection)",
+                     count, Double(after - before) / 1e6, perPair, perPair / 2))
+        clients.forEach { $0.close() }
+        // Closing the listener resets the never-accepted connections, so the proxies can stop.
+        target.close()
+    }
+
+    private static func residentBytes() -> Int {
+        let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+        let pages = Int(statm.split(separator: " ")[1]) ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     func testReferenceSpipedPair() throws {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["SPIPED_BENCH_REFERENCE"] == "1")
         try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/bin/spiped"))
