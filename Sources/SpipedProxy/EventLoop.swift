@@ -112,6 +112,10 @@ final class EventLoop: @unchecked Sendable {
 
     private func pollTimeout(now: UInt64) -> Int32 {
         if !anotherTurn.isEmpty { return 0 }
+        // Drop entries of connections that finished setup, so they cause no wake-up.
+        while deadlineQueueHead < deadlineQueue.count && !isInSetup(deadlineQueue[deadlineQueueHead]) {
+            deadlineQueueHead += 1
+        }
         var earliest: UInt64?
         if deadlineQueueHead < deadlineQueue.count { earliest = deadlineQueue[deadlineQueueHead].deadline }
         if case .backingOff(let until) = listenerState { earliest = min(earliest ?? until, until) }
@@ -175,13 +179,18 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// True when the deadline entry's connection still exists and is connecting or handshaking.
+    private func isInSetup(_ entry: (deadline: UInt64, slot: Int, generation: UInt32)) -> Bool {
+        guard let connection = connections[entry.slot], connection.generation == entry.generation else { return false }
+        return connection.phase == .connectingTarget || connection.phase == .handshaking
+    }
+
     private func expireDeadlines(now: UInt64) {
         while deadlineQueueHead < deadlineQueue.count {
             let entry = deadlineQueue[deadlineQueueHead]
             guard entry.deadline <= now else { break }
             deadlineQueueHead += 1
-            if let connection = connections[entry.slot], connection.generation == entry.generation,
-               connection.phase == .connectingTarget || connection.phase == .handshaking {
+            if isInSetup(entry), let connection = connections[entry.slot] {
                 close(connection, end: .failed(.timedOut))
             }
         }

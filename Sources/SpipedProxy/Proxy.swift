@@ -160,6 +160,12 @@ public final class Proxy: @unchecked Sendable {
             resolver.join()
         }
 
+        // Each connection holds two descriptors; warn when -n cannot be reached (EMFILE is survived anyway).
+        if let fileLimit = SystemLimits.openFileLimit, configuration.maxConnections > 0,
+           2 * configuration.maxConnections + 16 > fileLimit {
+            configuration.log(.warning, "open file limit \(fileLimit) is too low for \(configuration.maxConnections) connections (each uses two descriptors)")
+        }
+
         var helpers: [(thread: SystemThread, stop: () -> Void)] = []
         var loopThreads: [SystemThread] = []
         var loops: [EventLoop] = []
