@@ -163,6 +163,49 @@ final class ProxyThroughputBenchmark: XCTestCase {
         try measureOneWay(through: entry, sinkTotal: total, label: "C spiped -e -> C spiped -d")
     }
 
+    /// Mixed pairs: Debian's spiped -e in front of our -d, and our -e in front of Debian's -d
+    /// (throughput, and proof that each direction of the handshake and packets interoperates).
+    func testMixedPairsWithReferenceSpiped() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["SPIPED_BENCH_REFERENCE"] == "1")
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/bin/spiped"))
+        let directory = try TestNetwork.temporaryDirectory()
+        let keyPath = directory + "/key"
+        let keyBytes = [UInt8](repeating: 7, count: 32)
+        XCTAssertTrue(FileManager.default.createFile(atPath: keyPath, contents: Data(keyBytes)))
+        let backend = CryptoBackendSelection.best
+        let key = SpipedKey(fileContents: keyBytes, backend: backend)
+        let (sink, total) = try makeSink()
+        defer { sink.stop() }
+
+        // C spiped -e -> Swift -d -> sink
+        var decryptConfiguration = ProxyConfiguration(mode: .decrypt, source: .ipv4("127.0.0.1", port: 0), target: sink.spec,
+                                                      key: key, handshake: HandshakeOptions(), backend: backend)
+        decryptConfiguration.maxConnections = 0
+        let decrypt = try RunningProxy(decryptConfiguration)
+        defer { decrypt.stop() }
+        let referenceEncryptPort = try TestNetwork.unusedPort()
+        let referenceEncrypt = try launch(["-e", "-s", "[127.0.0.1]:\(referenceEncryptPort)", "-t", "[127.0.0.1]:\(decrypt.address.port!)",
+                                           "-k", keyPath, "-F", "-n", "0", "-p", directory + "/e.pid"])
+        defer { referenceEncrypt.terminate(); referenceEncrypt.waitUntilExit() }
+
+        // Swift -e -> C spiped -d -> sink
+        let referenceDecryptPort = try TestNetwork.unusedPort()
+        let referenceDecrypt = try launch(["-d", "-s", "[127.0.0.1]:\(referenceDecryptPort)", "-t", "[127.0.0.1]:\(sink.address.port!)",
+                                           "-k", keyPath, "-F", "-n", "0", "-p", directory + "/d.pid"])
+        defer { referenceDecrypt.terminate(); referenceDecrypt.waitUntilExit() }
+        var encryptConfiguration = ProxyConfiguration(mode: .encrypt, source: .ipv4("127.0.0.1", port: 0),
+                                                      target: .ipv4("127.0.0.1", port: referenceDecryptPort),
+                                                      key: key, handshake: HandshakeOptions(), backend: backend)
+        encryptConfiguration.maxConnections = 0
+        let encrypt = try RunningProxy(encryptConfiguration)
+        defer { encrypt.stop() }
+        usleep(300_000)
+
+        let referenceEntry = try AddressResolver.resolve(.ipv4("127.0.0.1", port: referenceEncryptPort))[0]
+        try measureOneWay(through: referenceEntry, sinkTotal: total, label: "C spiped -e -> swift -d")
+        try measureOneWay(through: encrypt.address, sinkTotal: total, label: "swift -e -> C spiped -d")
+    }
+
     private func launch(_ arguments: [String]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/spiped")
