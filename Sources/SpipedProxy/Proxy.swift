@@ -115,7 +115,9 @@ public final class Proxy: @unchecked Sendable {
     /// accepting, waits for open connections to finish, removes a Unix-socket source file, returns.
     ///
     /// SIGTERM and SIGINT are blocked in the calling thread (and so in every thread it starts)
-    /// and read from a signalfd; SIGPIPE is ignored. Call it once.
+    /// and read from a signalfd; SIGPIPE is ignored. Call it once, from the main thread before
+    /// any other thread exists, so that no thread is left where a process-wide SIGTERM could
+    /// take its default action.
     public func run() throws(ProxyError) {
         guard !hasRun.exchange(true, ordering: .relaxed) else { throw .invalidConfiguration("run() called twice") }
         defer {

@@ -161,6 +161,18 @@ final class ProxyThroughputBenchmark: XCTestCase {
         usleep(300_000)
         let entry = try AddressResolver.resolve(.ipv4("127.0.0.1", port: encryptPort))[0]
         try measureOneWay(through: entry, sinkTotal: total, label: "C spiped -e -> C spiped -d")
+
+        let echo = try TestServer(handler: TestServer.echo)
+        defer { echo.stop() }
+        let echoDecryptPort = try TestNetwork.unusedPort(), echoEncryptPort = try TestNetwork.unusedPort()
+        let echoProcesses = [
+            try launch(["-d", "-s", "[127.0.0.1]:\(echoDecryptPort)", "-t", "[127.0.0.1]:\(echo.address.port!)", "-k", keyPath, "-F", "-n", "0", "-p", directory + "/ed.pid"]),
+            try launch(["-e", "-s", "[127.0.0.1]:\(echoEncryptPort)", "-t", "[127.0.0.1]:\(echoDecryptPort)", "-k", keyPath, "-F", "-n", "0", "-p", directory + "/ee.pid"]),
+        ]
+        defer { echoProcesses.forEach { $0.terminate(); $0.waitUntilExit() } }
+        usleep(300_000)
+        try measureConnections(through: try AddressResolver.resolve(.ipv4("127.0.0.1", port: echoEncryptPort))[0],
+                               label: "C spiped -e -> C spiped -d")
     }
 
     /// Mixed pairs: Debian's spiped -e in front of our -d, and our -e in front of Debian's -d
