@@ -267,6 +267,32 @@ final class ProxyEngineTests: XCTestCase {
         XCTAssertTrue(log.all.contains { $0.contains("received signal \(SIGTERM)") }, "\(log.all)")
     }
 
+    func testOutgoingSocketsBindToTheGivenAddress() throws {
+        let target = try TestServer(handler: TestServer.echo)
+        defer { target.stop() }
+        // 127.0.0.2 is loopback on Linux but differs from the default source 127.0.0.1.
+        let (decrypt, encrypt) = try chain(target: target, configureDecrypt: { $0.bindAddress = .ipv4("127.0.0.2", port: 0) })
+        defer { encrypt.stop(); decrypt.stop() }
+        let client = try TestNetwork.connect(to: encrypt.address)
+        defer { client.close() }
+        try TestNetwork.send([1], to: client)
+        XCTAssertEqual(try TestNetwork.receive(1, from: client), [1])
+        XCTAssertEqual(target.acceptedPeers.first?.description.hasPrefix("127.0.0.2:"), true, "\(target.acceptedPeers)")
+    }
+
+    func testWaitForDNSRetriesUntilStopped() throws {
+        let log = LogRecorder()
+        var configuration = TestProxies.configuration(.encrypt, target: .hostName("no-such-host.invalid", port: 80), log: log)
+        XCTAssertThrowsError(try Proxy(configuration: configuration), "without -D an unresolvable target is an error") { error in
+            guard case .addressResolutionFailed? = error as? ProxyError else { return XCTFail("\(error)") }
+        }
+        configuration.waitForDNS = true
+        let proxy = try RunningProxy(configuration)
+        XCTAssertTrue(RunningProxy.wait(seconds: 5) { !log.warnings(containing: "retrying").isEmpty }, "\(log.all)")
+        XCTAssertFalse(proxy.hasFinished)
+        XCTAssertNil(proxy.stop())
+    }
+
     func testSpipeClientRoundTripThroughDecryptProxy() throws {
         let target = try TestServer(handler: TestServer.echo)
         defer { target.stop() }

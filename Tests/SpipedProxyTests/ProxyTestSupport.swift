@@ -93,9 +93,12 @@ final class TestServer: @unchecked Sendable {
     let address: SocketAddress
     private let lock = NSLock()
     private var accepted = 0
+    private var peers: [SocketAddress] = []
     private var thread: SystemThread?
 
     var acceptedCount: Int { lock.withLock { accepted } }
+    /// The address of each accepted peer, in order.
+    var acceptedPeers: [SocketAddress] { lock.withLock { peers } }
 
     /// `spec` is a loopback or Unix address; `handler` owns (and closes) each connection.
     init(_ spec: AddressSpec = .ipv4("127.0.0.1", port: 0), handler: @escaping @Sendable (FileDescriptor) -> Void) throws {
@@ -109,8 +112,11 @@ final class TestServer: @unchecked Sendable {
         let listener = self.listener
         thread = try SystemThread(name: "test-server") { [self] in
             while true {
-                guard let (fd, _) = try? listener.accept() else { return }
-                lock.withLock { accepted += 1 }
+                guard let (fd, peer) = try? listener.accept() else { return }
+                lock.withLock {
+                    accepted += 1
+                    if let peer { peers.append(peer) }
+                }
                 try? fd.setNonBlocking(false)
                 TestNetwork.setReceiveTimeout(fd, seconds: 20)
                 let worker = try? SystemThread(name: "test-conn") { handler(fd) }
