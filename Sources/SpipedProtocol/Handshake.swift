@@ -129,7 +129,7 @@ public final class Handshake {
 
     /// Marks `count` bytes of `pendingOutput` as sent.
     public func consumeOutput(_ count: Int) {
-        precondition(count >= 0 && count <= outboundWritten - outboundSent, "consumed more handshake output than was pending")
+        precondition(count >= 0 && count <= pendingOutput.count, "consumed more handshake output than was pending")
         outboundSent += count
     }
 

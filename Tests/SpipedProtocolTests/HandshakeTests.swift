@@ -244,8 +244,9 @@ final class HandshakeTests: XCTestCase {
     /// A successful exchange with the fixed inputs (its bytes are the reference for tampering).
     private func completeExchange() throws -> ExchangeOutcome {
         let outcome = exchange(client: try makeHandshake(.client), server: try makeHandshake(.server))
-        XCTAssertNil(outcome.clientError)
-        XCTAssertNil(outcome.serverError)
+        if let error = outcome.clientError ?? outcome.serverError { throw error }
+        XCTAssertEqual(outcome.clientSent.count, 320)
+        XCTAssertEqual(outcome.serverSent.count, 320)
         return outcome
     }
 

@@ -6,7 +6,7 @@ import XCTest
 /// invalid lengths and counter exhaustion.
 final class PacketTests: XCTestCase {
     private let cipherKey: [UInt8] = (0..<32).map { UInt8($0 &+ 100) }
-    private let macKey: [UInt8] = (0..<32).map { UInt8($0 &* 3 &+ 1) }
+    private let macKey: [UInt8] = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 3 &+ 1) }
 
     private func pair(_ backend: CryptoBackend = .portable, firstPacketNumber: UInt64 = 0) -> (PacketSealer, PacketOpener) {
         let sealer = cipherKey.withUnsafeBytes { key in

@@ -63,15 +63,15 @@ enum Chunking: CustomStringConvertible {
 /// Test fixtures shared by every test (computed once: 2^x mod p is slow in debug builds).
 enum Fixtures {
     /// A fixed 32-byte key file (the same for both sides).
-    static let keyFile: [UInt8] = (0..<32).map { UInt8($0 &* 7 &+ 1) }
+    static let keyFile: [UInt8] = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
     /// A different key file.
-    static let otherKeyFile: [UInt8] = (0..<32).map { UInt8($0 &* 11 &+ 3) }
+    static let otherKeyFile: [UInt8] = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ 3) }
     static let clientNonce: [UInt8] = (0..<32).map { UInt8(0xC0 ^ $0) }
     static let serverNonce: [UInt8] = (0..<32).map { UInt8(0x50 ^ $0) }
     /// Fixed exponents in the reference's 2^258 + r form; pairs are reused across tests
     /// (never do that outside tests).
-    static let clientExponent: [UInt8] = [0x04] + (0..<32).map { UInt8(0x11 &* $0 &+ 5) }
-    static let serverExponent: [UInt8] = [0x04] + (0..<32).map { UInt8(0x23 &* $0 &+ 9) }
+    static let clientExponent: [UInt8] = [0x04] + (0..<32).map { UInt8(truncatingIfNeeded: 0x11 &* $0 &+ 5) }
+    static let serverExponent: [UInt8] = [0x04] + (0..<32).map { UInt8(truncatingIfNeeded: 0x23 &* $0 &+ 9) }
     static let clientKeyPair = DHKeyPair(privateExponent: DHPrivateExponent(bigEndianBytes: clientExponent))
     static let serverKeyPair = DHKeyPair(privateExponent: DHPrivateExponent(bigEndianBytes: serverExponent))
 }
