@@ -57,8 +57,9 @@ public final class Handshake {
     private let options: HandshakeOptions
     private let backend: CryptoBackend
     private let key: SpipedKey
-    /// Our x and y; nil when running fast (y = 1, ySC = 1).
-    private let keyPair: DHKeyPair?
+    /// Our x and y; nil when running fast (y = 1, ySC = 1), and dropped as soon as ySC is
+    /// known or the handshake fails, so x is wiped once no pool holds it (forward secrecy).
+    private var keyPair: DHKeyPair?
     /// Our nonce (public).
     private let ownNonce: [UInt8]
     private var phase = Phase.awaitingNonce
@@ -78,8 +79,12 @@ public final class Handshake {
     private var sessionHandedOut = false
 
     /// Starts a handshake; the nonce is queued for sending at once.
-    /// `nonce` (32 bytes) and `keyPair` are injectable for tests; by default they come from the
-    /// kernel. With `options.fast` no key pair is used (the injected one is ignored).
+    ///
+    /// `nonce` (32 bytes) is injectable for tests; by default it comes from the kernel.
+    /// `keyPair` is a pair made ahead of time (the proxy's pool, or a fixed one in tests), used
+    /// for this handshake only; without one, a pair is generated here (2^x mod p: slow).
+    /// With `options.fast` no key pair is used (a given one is ignored).
+    /// Throws `.randomnessUnavailable` when the kernel cannot supply randomness.
     public init(role: HandshakeRole, key: SpipedKey, options: HandshakeOptions, backend: CryptoBackend = .portable,
                 nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil) throws(SpipedProtocolError) {
         self.role = role
@@ -266,6 +271,7 @@ public final class Handshake {
         } else {
             sharedValue = Handshake.one
         }
+        keyPair = nil
         var salt = nonces() + sharedValue
         SecureWipe.wipe(&sharedValue)
         sessionKeys = Handshake.pbkdf2(key: key, salt: salt, byteCount: 128, backend: backend)
@@ -276,7 +282,9 @@ public final class Handshake {
 
     /// Queues `y || HMAC(ownMACKey, y)`: dhmacC for the client, dhmacS for the server.
     private func sendPublicValue() {
-        let value = keyPair?.publicValue ?? Handshake.one
+        guard let value = options.fast ? Handshake.one : keyPair?.publicValue else {
+            preconditionFailure("the key pair is dropped only after our y was sent")
+        }
         let ownMACKeyRange = role == .client ? 0..<32 : 32..<64
         append(value)
         let tagStart = outboundWritten
@@ -300,6 +308,7 @@ public final class Handshake {
     /// Moves to the terminal state and drops every secret.
     private func fail() {
         phase = .failed
+        keyPair = nil
         wipeSecrets()
     }
 
