@@ -156,6 +156,20 @@ final class HandshakeTests: XCTestCase {
         assertThrows(.handshakeAuthenticationFailed) { () throws(SpipedProtocolError) in try feed(client, reflected) }
     }
 
+    /// Random bytes in place of a peer's handshake are refused by both roles.
+    func testRandomGarbageIsRefused() throws {
+        var generator = SplitMix64(seed: 99)
+        for round in 0..<20 {
+            let garbage = (0..<320).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            for role in [HandshakeRole.client, .server] {
+                let handshake = try makeHandshake(role)
+                assertThrows(.handshakeAuthenticationFailed, "round \(round), \(role)") { () throws(SpipedProtocolError) in
+                    try feed(handshake, garbage, chunking: .random(seed: UInt64(round), maximum: 100))
+                }
+            }
+        }
+    }
+
     // MARK: - Truncation
 
     func testEndOfStreamAtEveryPointBeforeCompletionIsTruncation() throws {

@@ -132,6 +132,17 @@ final class PacketTests: XCTestCase {
         assertThrows(.packetAuthenticationFailed) { () throws(SpipedProtocolError) in try openAll(other, packets[0]) }
     }
 
+    /// Random bytes never open (and never crash the opener), whatever the chunking.
+    func testRandomGarbageIsRefused() {
+        for seed in 1...50 {
+            let garbage = message(1060 + Int(seed) * 37, seed: UInt64(seed) &* 7919)
+            let (_, opener) = pair()
+            assertThrows(.packetAuthenticationFailed, "seed \(seed)") { () throws(SpipedProtocolError) in
+                try openAll(opener, garbage, chunking: .random(seed: UInt64(seed), maximum: 1500))
+            }
+        }
+    }
+
     // MARK: - Truncation
 
     func testEndOfStreamMidPacketIsTruncation() throws {
