@@ -1,13 +1,18 @@
+import Foundation
 import SpipedCrypto
 import SpipedCryptoAccelerated
 @testable import SpipedProtocol
 import XCTest
 
 /// The crypto backends every protocol test runs with: the portable one always, the hardware
-/// one when this CPU has it and its self-tests passed.
+/// one when this CPU has it and its self-tests passed, unless `SPIPED_FORCE_PORTABLE=1` (the
+/// project's switch for forcing portable code) is set.
 let testBackends: [CryptoBackend] = {
     var backends = [CryptoBackend.portable]
-    if let hardware = CryptoBackendSelection.hardwareIfAvailable { backends.append(hardware) }
+    if ProcessInfo.processInfo.environment["SPIPED_FORCE_PORTABLE"] != "1",
+       let hardware = CryptoBackendSelection.hardwareIfAvailable {
+        backends.append(hardware)
+    }
     return backends
 }()
 
