@@ -75,3 +75,11 @@ final class TranscriptTests: XCTestCase {
         XCTAssertNoThrow(try serverSession.opener.receiveEndOfStream())
     }
 }
+
+/// Names the backends the protocol tests ran with, in the test log.
+final class BackendCoverageTests: XCTestCase {
+    func testBackendsUnderTest() {
+        print("SpipedProtocolTests backends: \(testBackends.map(\.kind.rawValue))")
+        XCTAssertEqual(testBackends.first?.kind, .portable)
+    }
+}
