@@ -31,12 +31,53 @@ protocol BitslicedWord {
     static func &<< (lhs: Self, rhs: UInt64) -> Self
     /// Logical right shift of each 64-bit lane by `rhs` (less than 64) bits.
     static func &>> (lhs: Self, rhs: UInt64) -> Self
+
+    /// Loads one round-key plane, stored as 16 bytes holding the same 64-bit plane twice
+    /// (16-byte aligned).
+    init(roundKeyPlane: UnsafeRawPointer)
+    /// The constant `shiftingRows` needs, from the 16 bytes at `stored` (see
+    /// `AES256Portable.storeShiftRowsMultipliers`); loaded once per `encrypt`.
+    static func shiftRowsMultipliers(_ stored: UnsafeRawPointer) -> Self
+    /// ShiftRows on one plane: in each lane, the 16-bit field of row r rotates right by 4·r bits.
+    func shiftingRows(_ multipliers: Self) -> Self
+    /// Each lane rotated right by 16 bits: row r + 1 (mod 4) moves to row r.
+    func rotatedByOneRow() -> Self
+    /// Each lane rotated by 32 bits: row r + 2 (mod 4) moves to row r.
+    func rotatedByTwoRows() -> Self
 }
 
 extension UInt64: BitslicedWord {
     /// The value itself (a `UInt64` has a single lane).
     @inline(__always)
     init(broadcasting value: UInt64) { self = value }
+
+    /// The first copy of the plane.
+    @inline(__always)
+    init(roundKeyPlane: UnsafeRawPointer) { self = roundKeyPlane.load(as: UInt64.self) }
+
+    /// Unused by `UInt64` (its `shiftingRows` needs no constant).
+    @inline(__always)
+    static func shiftRowsMultipliers(_ stored: UnsafeRawPointer) -> UInt64 { 0 }
+
+    /// Done as a byte swap of the fields of rows 2 and 3 (8 bits), then a 4-bit rotation of the
+    /// fields of rows 1 and 3.
+    @inline(__always)
+    func shiftingRows(_ multipliers: UInt64) -> UInt64 {
+        var x = self
+        // Swap the two bytes of the 16-bit fields of rows 2 and 3 ("delta swap").
+        let swapped = (x ^ (x &>> 8)) & 0x00FF_00FF_0000_0000
+        x ^= swapped ^ (swapped &<< 8)
+        // Rotate the 16-bit fields of rows 1 and 3 right by 4 bits.
+        return (x & 0x0000_FFFF_0000_FFFF)
+            | ((x &>> 4) & 0x0FFF_0000_0FFF_0000)
+            | ((x &<< 12) & 0xF000_0000_F000_0000)
+    }
+
+    @inline(__always)
+    func rotatedByOneRow() -> UInt64 { (self &>> 16) | (self &<< 48) }
+
+    @inline(__always)
+    func rotatedByTwoRows() -> UInt64 { (self &>> 32) | (self &<< 32) }
 }
 
 /// Two 64-bit planes side by side in one 128-bit vector register.
@@ -97,6 +138,52 @@ struct PlanePair: BitslicedWord {
     static func &>> (lhs: Self, rhs: UInt64) -> Self {
         Self(lhs.first &>> rhs, lhs.second &>> rhs)
     }
+
+    /// The register seen as eight 16-bit lanes: lanes 0...3 are rows 0...3 of the first plane,
+    /// lanes 4...7 those of the second.
+    @inline(__always)
+    var rows: SIMD8<UInt16> { unsafeBitCast(bits._storage, to: SIMD8<UInt16>.self) }
+
+    /// The register holding the given eight 16-bit rows (see `rows`).
+    @inline(__always)
+    init(rows: SIMD8<UInt16>) { bits = SIMDMask(unsafeBitCast(rows, to: SIMD2<Int64>.self)) }
+
+    /// Both copies of the plane in one aligned 16-byte load.
+    @inline(__always)
+    init(roundKeyPlane: UnsafeRawPointer) { bits = SIMDMask(roundKeyPlane.load(as: SIMD2<Int64>.self)) }
+
+    /// The per-row multipliers 2^(16 − 4·r) mod 2^16 = (1, 2^12, 2^8, 2^4) in both planes.
+    @inline(__always)
+    static func shiftRowsMultipliers(_ stored: UnsafeRawPointer) -> PlanePair { PlanePair(roundKeyPlane: stored) }
+
+    /// A right rotation of row r's field by 4·r bits is a left rotation by k = 16 − 4·r, and
+    /// rotating a 16-bit x left by k is (x · 2^k mod 2^16) | ⌊x · 2^k / 2^16⌋: the low and high
+    /// halves of one 16×16-bit product. So ShiftRows is two vector multiplications (SSE2
+    /// `pmullw` and `pmulhuw`, fixed-latency, multiplier public) and an OR. The multipliers
+    /// are loaded from memory rather than written as literals: with constant multipliers the
+    /// compiler rewrites the high half into per-lane shifts by different amounts, which SSE2
+    /// lacks, and falls back to slow per-lane scalar code.
+    @inline(__always)
+    func shiftingRows(_ multipliers: PlanePair) -> PlanePair {
+        let x = rows, factors = multipliers.rows
+        var carried = SIMD8<UInt16>()
+        for lane in 0..<8 { carried[lane] = x[lane].multipliedFullWidth(by: factors[lane]).high }
+        return PlanePair(rows: x &* factors) | PlanePair(rows: carried)
+    }
+
+    /// A permutation of 16-bit lanes (SSE2 `pshuflw` + `pshufhw`).
+    @inline(__always)
+    func rotatedByOneRow() -> PlanePair {
+        let x = rows
+        return PlanePair(rows: SIMD8(x[1], x[2], x[3], x[0], x[5], x[6], x[7], x[4]))
+    }
+
+    /// A permutation of 32-bit lanes (SSE2 `pshufd`).
+    @inline(__always)
+    func rotatedByTwoRows() -> PlanePair {
+        let x = rows
+        return PlanePair(rows: SIMD8(x[2], x[3], x[0], x[1], x[6], x[7], x[4], x[5]))
+    }
 }
 
 /// AES states in bitsliced form: plane `qb` holds bit b of every byte; in each 64-bit lane the
@@ -136,11 +223,11 @@ struct BitslicedState<Word: BitslicedWord> {
     }
 
     /// AddRoundKey: XOR with one bitsliced round key (8 planes of 64 bits, the same round key in
-    /// all four block slots), applied to every lane.
+    /// all four block slots, each plane stored twice in 16 bytes), applied to every lane.
     @inline(__always)
     mutating func addRoundKey(_ key: UnsafeRawPointer) {
         @inline(__always) func plane(_ index: Int) -> Word {
-            Word(broadcasting: key.load(fromByteOffset: 8 * index, as: UInt64.self))
+            Word(roundKeyPlane: key + AES256Portable.planeStride * index)
         }
         q0 = q0 ^ plane(0); q1 = q1 ^ plane(1); q2 = q2 ^ plane(2); q3 = q3 ^ plane(3)
         q4 = q4 ^ plane(4); q5 = q5 ^ plane(5); q6 = q6 ^ plane(6); q7 = q7 ^ plane(7)
@@ -276,22 +363,13 @@ struct BitslicedState<Word: BitslicedWord> {
     }
 
     /// ShiftRows: row r (bits 16·r ..< 16·r + 16) rotates left by r columns, i.e. its 16-bit
-    /// field rotates right by 4·r bits (column c takes the byte from column c + r). Done as a
-    /// byte swap of rows 2 and 3 (8 bits) followed by a 4-bit rotation of rows 1 and 3.
+    /// field rotates right by 4·r bits (column c takes the byte from column c + r).
     @inline(__always)
-    mutating func shiftRows() {
-        @inline(__always) func shift(_ value: Word) -> Word {
-            var x = value
-            // Swap the two bytes of the 16-bit fields of rows 2 and 3 ("delta swap").
-            let swapped = (x ^ (x &>> 8)) & Word(broadcasting: 0x00FF_00FF_0000_0000)
-            x = x ^ swapped ^ (swapped &<< 8)
-            // Rotate the 16-bit fields of rows 1 and 3 right by 4 bits.
-            return (x & Word(broadcasting: 0x0000_FFFF_0000_FFFF))
-                | ((x &>> 4) & Word(broadcasting: 0x0FFF_0000_0FFF_0000))
-                | ((x &<< 12) & Word(broadcasting: 0xF000_0000_F000_0000))
-        }
-        q0 = shift(q0); q1 = shift(q1); q2 = shift(q2); q3 = shift(q3)
-        q4 = shift(q4); q5 = shift(q5); q6 = shift(q6); q7 = shift(q7)
+    mutating func shiftRows(_ multipliers: Word) {
+        q0 = q0.shiftingRows(multipliers); q1 = q1.shiftingRows(multipliers)
+        q2 = q2.shiftingRows(multipliers); q3 = q3.shiftingRows(multipliers)
+        q4 = q4.shiftingRows(multipliers); q5 = q5.shiftingRows(multipliers)
+        q6 = q6.shiftingRows(multipliers); q7 = q7.shiftingRows(multipliers)
     }
 
     /// MixColumns: out[r] = 2·a[r] ⊕ 3·a[r+1] ⊕ a[r+2] ⊕ a[r+3] = 2·z ⊕ a[r+1] ⊕ z[r+2] with
@@ -299,8 +377,8 @@ struct BitslicedState<Word: BitslicedWord> {
     /// Doubling in GF(2^8) moves plane b to b+1 and folds plane 7 into planes 0, 1, 3, 4 (0x1B).
     @inline(__always)
     mutating func mixColumns() {
-        @inline(__always) func rotate16(_ x: Word) -> Word { (x &>> 16) | (x &<< 48) }
-        @inline(__always) func rotate32(_ x: Word) -> Word { (x &>> 32) | (x &<< 32) }
+        @inline(__always) func rotate16(_ x: Word) -> Word { x.rotatedByOneRow() }
+        @inline(__always) func rotate32(_ x: Word) -> Word { x.rotatedByTwoRows() }
         let r0 = rotate16(q0), r1 = rotate16(q1), r2 = rotate16(q2), r3 = rotate16(q3)
         let r4 = rotate16(q4), r5 = rotate16(q5), r6 = rotate16(q6), r7 = rotate16(q7)
         let z0 = q0 ^ r0, z1 = q1 ^ r1, z2 = q2 ^ r2, z3 = q3 ^ r3
@@ -315,19 +393,20 @@ struct BitslicedState<Word: BitslicedWord> {
         q7 = z6 ^ r7 ^ rotate32(z7)
     }
 
-    /// Encrypts the blocks held in the state (FIPS 197 §5.1 with Nr = 14) with a bitsliced
-    /// schedule of 15 round keys × 8 planes.
+    /// Encrypts the blocks held in the state (FIPS 197 §5.1 with Nr = 14) with a schedule laid
+    /// out by `AES256Portable.expandKey`.
     @inline(__always)
     mutating func encrypt(_ schedule: UnsafeRawPointer) {
+        let multipliers = Word.shiftRowsMultipliers(schedule + AES256Portable.shiftRowsMultipliersOffset)
         addRoundKey(schedule)
         for round in 1..<14 {
             substituteBytes()
-            shiftRows()
+            shiftRows(multipliers)
             mixColumns()
-            addRoundKey(schedule + 64 * round)
+            addRoundKey(schedule + AES256Portable.roundKeyStride * round)
         }
         substituteBytes()
-        shiftRows()
-        addRoundKey(schedule + 64 * 14)
+        shiftRows(multipliers)
+        addRoundKey(schedule + AES256Portable.roundKeyStride * 14)
     }
 }

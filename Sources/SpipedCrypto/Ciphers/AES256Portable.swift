@@ -14,8 +14,16 @@
 
 /// The portable, constant-time AES-256 implementation (bitsliced, four or eight blocks at a time).
 public enum AES256Portable {
-    /// Bytes of bitsliced schedule: 15 round keys × 8 bit-plane words × 8 bytes.
-    static let scheduleByteCount = 15 * 8 * 8
+    /// Bytes between two planes of a round key in the schedule: each 64-bit plane is stored
+    /// twice, so that the eight-block code loads it for both lanes with one aligned load.
+    static let planeStride = 16
+    /// Bytes between two round keys in the schedule (8 planes).
+    static let roundKeyStride = 8 * planeStride
+    /// Where the schedule keeps the 16 bytes of constants `PlanePair.shiftingRows` multiplies
+    /// by (after the 15 round keys).
+    static let shiftRowsMultipliersOffset = 15 * roundKeyStride
+    /// Bytes of schedule: 15 bitsliced round keys, then the ShiftRows multipliers.
+    static let scheduleByteCount = shiftRowsMultipliersOffset + 16
 
     /// The engine: key expansion, single-block encryption and CTR keystream, all constant time.
     public static let engine = AES256Engine(
@@ -33,7 +41,9 @@ public enum AES256Portable {
     // MARK: Key expansion
 
     /// Expands a 32-byte key (FIPS 197 §5.2) and stores each round key in bitsliced form
-    /// (the round key repeated in all four block slots), 8 planes per round.
+    /// (the round key repeated in all four block slots), 8 planes per round, each plane twice;
+    /// then the ShiftRows multipliers. Layout: see `planeStride`, `roundKeyStride`,
+    /// `shiftRowsMultipliersOffset`.
     static func expandKey(_ key: UnsafeRawPointer, into schedule: UnsafeMutableRawPointer) {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 60) { words in
             // Words are little-endian: byte 0 of the AES word is the low byte.
@@ -56,8 +66,13 @@ public enum AES256Portable {
                 let low = UInt64(words[4 * round]) | UInt64(words[4 * round + 1]) << 32
                 let high = UInt64(words[4 * round + 2]) | UInt64(words[4 * round + 3]) << 32
                 let state = BitslicedState<UInt64>((low, high), (low, high), (low, high), (low, high))
-                state.storeRoundKey(to: schedule + 64 * round)
+                state.storeRoundKey(to: schedule + roundKeyStride * round)
             }
+            // Rows 0...3 of a plane are its 16-bit lanes 0...3 (little-endian); row r is
+            // multiplied by 2^(16 − 4·r) mod 2^16. Public constants, stored for both planes.
+            let multipliers: UInt64 = 0x0010_0100_1000_0001
+            schedule.storeBytes(of: multipliers.littleEndian, toByteOffset: shiftRowsMultipliersOffset, as: UInt64.self)
+            schedule.storeBytes(of: multipliers.littleEndian, toByteOffset: shiftRowsMultipliersOffset + 8, as: UInt64.self)
             // The plain round keys are secret: clear them before the stack space is reused.
             AES256Key.wipe(UnsafeMutableRawPointer(words.baseAddress!), byteCount: 60 * 4)
         }
@@ -230,11 +245,14 @@ extension BitslicedState where Word == UInt64 {
         return copy.unpacked()
     }
 
-    /// Stores the eight planes as one bitsliced round key.
+    /// Stores the eight planes as one bitsliced round key, each plane twice (16 bytes).
     func storeRoundKey(to schedule: UnsafeMutableRawPointer) {
-        let planes = schedule.assumingMemoryBound(to: UInt64.self)
-        planes[0] = q0; planes[1] = q1; planes[2] = q2; planes[3] = q3
-        planes[4] = q4; planes[5] = q5; planes[6] = q6; planes[7] = q7
+        @inline(__always) func store(_ plane: UInt64, _ index: Int) {
+            schedule.storeBytes(of: plane, toByteOffset: AES256Portable.planeStride * index, as: UInt64.self)
+            schedule.storeBytes(of: plane, toByteOffset: AES256Portable.planeStride * index + 8, as: UInt64.self)
+        }
+        store(q0, 0); store(q1, 1); store(q2, 2); store(q3, 3)
+        store(q4, 4); store(q5, 5); store(q6, 6); store(q7, 7)
     }
 }
 
