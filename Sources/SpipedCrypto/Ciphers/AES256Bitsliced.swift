@@ -139,6 +139,20 @@ struct PlanePair: BitslicedWord {
         Self(lhs.first &>> rhs, lhs.second &>> rhs)
     }
 
+    /// The register as 16 bytes in memory order: plane 0 (`first`) in bytes 0...7, little-endian.
+    @inline(__always)
+    var bytes: SIMD16<UInt8> {
+        let planes = SIMD2<UInt64>(first.littleEndian, second.littleEndian)
+        return unsafeBitCast(planes, to: SIMD16<UInt8>.self)
+    }
+
+    /// The register holding 16 bytes given in memory order (the inverse of `bytes`).
+    @inline(__always)
+    init(bytes: SIMD16<UInt8>) {
+        let planes = unsafeBitCast(bytes, to: SIMD2<UInt64>.self)
+        self.init(UInt64(littleEndian: planes.x), UInt64(littleEndian: planes.y))
+    }
+
     /// The register seen as eight 16-bit lanes: lanes 0...3 are rows 0...3 of the first plane,
     /// lanes 4...7 those of the second.
     @inline(__always)

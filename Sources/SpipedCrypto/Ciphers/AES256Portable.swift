@@ -98,92 +98,71 @@ public enum AES256Portable {
         output.storeBytes(of: result.high.littleEndian, toByteOffset: 8, as: UInt64.self)
     }
 
-    /// CTR mode, eight counter blocks per pass, then four for a final stretch of at most
-    /// 64 bytes; see `AES256Engine.ctrXor`.
+    /// CTR mode, eight counter blocks per pass; see `AES256Engine.ctrXor`. The last pass may
+    /// use only some of its keystream.
     static func ctrXor(_ schedule: UnsafeRawPointer, _ counterHigh: UInt64, _ counterLow: UInt64,
                        _ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, _ count: Int) {
         var high = counterHigh
         var low = counterLow
-        /// The next counter block, then the 128-bit increment (counters are public, so the carry
-        /// may be computed any way).
-        @inline(__always) func nextCounterBlock() -> Block {
-            // Counter block bytes are be64(high) || be64(low).
-            let block = (low: high.byteSwapped, high: low.byteSwapped)
+        /// The next counter block (bytes be64(high) || be64(low)), then the 128-bit increment
+        /// (counters are public, so the carry may be computed any way).
+        @inline(__always) func nextCounterBlock() -> SIMD16<UInt8> {
+            let block = unsafeBitCast(SIMD2<UInt64>(high.bigEndian, low.bigEndian), to: SIMD16<UInt8>.self)
             low &+= 1
             high &+= low == 0 ? 1 : 0
             return block
         }
-        /// The next four counter blocks, packed (not yet transposed) for a bitsliced state.
-        @inline(__always) func nextCounterGroup() -> BitslicedState<UInt64> {
-            .packed(nextCounterBlock(), nextCounterBlock(), nextCounterBlock(), nextCounterBlock())
-        }
         var offset = 0
-        // More than one group's worth left: eight blocks per pass.
-        while count - offset > 64 {
-            let first = nextCounterGroup()
-            var state = BitslicedState<PlanePair>(first, nextCounterGroup())
+        while offset < count {
+            let counters = (nextCounterBlock(), nextCounterBlock(), nextCounterBlock(), nextCounterBlock(),
+                            nextCounterBlock(), nextCounterBlock(), nextCounterBlock(), nextCounterBlock())
+            var state = BitslicedState<PlanePair>(counters)
             state.encrypt(schedule)
-            let (firstStream, secondStream) = state.groups()
-            xorGroup(input + offset, output + offset, firstStream)
+            let keystream = state.blockBytes()
             if count - offset >= 128 {
-                xorGroup(input + offset + 64, output + offset + 64, secondStream)
+                xorBlock(input + offset, output + offset, keystream.0)
+                xorBlock(input + offset + 16, output + offset + 16, keystream.1)
+                xorBlock(input + offset + 32, output + offset + 32, keystream.2)
+                xorBlock(input + offset + 48, output + offset + 48, keystream.3)
+                xorBlock(input + offset + 64, output + offset + 64, keystream.4)
+                xorBlock(input + offset + 80, output + offset + 80, keystream.5)
+                xorBlock(input + offset + 96, output + offset + 96, keystream.6)
+                xorBlock(input + offset + 112, output + offset + 112, keystream.7)
                 offset += 128
             } else {
-                xorPartialGroup(input + offset + 64, output + offset + 64, secondStream, count - offset - 64)
+                xorFinal(input + offset, output + offset, keystream, count - offset)
                 offset = count
             }
         }
-        // At most 64 bytes left: one group of four blocks.
-        if offset < count {
-            var state = nextCounterGroup()
-            state.transpose()
-            state.encrypt(schedule)
-            state.transpose()
-            if count - offset == 64 {
-                xorGroup(input + offset, output + offset, state)
-            } else {
-                xorPartialGroup(input + offset, output + offset, state, count - offset)
+    }
+
+    /// output[0..<16] = input[0..<16] ^ one keystream block (in memory byte order).
+    @inline(__always)
+    static func xorBlock(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, _ keystream: SIMD16<UInt8>) {
+        let data = PlanePair(bytes: input.loadUnaligned(as: SIMD16<UInt8>.self))
+        output.storeBytes(of: (data ^ PlanePair(bytes: keystream)).bytes, as: SIMD16<UInt8>.self)
+    }
+
+    /// output[0..<byteCount] = input[0..<byteCount] ^ the first `byteCount` (< 128) bytes of the
+    /// keystream: whole blocks directly, the rest byte by byte.
+    static func xorFinal(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer,
+                         _ keystream: BitslicedState<PlanePair>.EightBlocks, _ byteCount: Int) {
+        var stream = keystream
+        withUnsafeBytes(of: &stream) { bytes in
+            var offset = 0
+            while byteCount - offset >= 16 {
+                xorBlock(input + offset, output + offset,
+                         bytes.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self))
+                offset += 16
+            }
+            while offset < byteCount {
+                output.storeBytes(of: input.load(fromByteOffset: offset, as: UInt8.self) ^ bytes[offset],
+                                  toByteOffset: offset, as: UInt8.self)
+                offset += 1
             }
         }
-    }
-
-    /// output[0..<64] = input[0..<64] ^ the four keystream blocks of `keystream`, which is in
-    /// packed (not transposed) form.
-    @inline(__always)
-    static func xorGroup(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, _ keystream: BitslicedState<UInt64>) {
-        let blocks = keystream.unpacked()
-        xorBlock(input, output, blocks.0)
-        xorBlock(input + 16, output + 16, blocks.1)
-        xorBlock(input + 32, output + 32, blocks.2)
-        xorBlock(input + 48, output + 48, blocks.3)
-    }
-
-    /// output[0..<byteCount] = input[0..<byteCount] ^ the first `byteCount` (< 64) keystream
-    /// bytes of `keystream` (packed form), spilled through a stack buffer.
-    static func xorPartialGroup(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer,
-                                _ keystream: BitslicedState<UInt64>, _ byteCount: Int) {
-        let blocks = keystream.unpacked()
-        var buffer = (blocks.0.low.littleEndian, blocks.0.high.littleEndian,
-                      blocks.1.low.littleEndian, blocks.1.high.littleEndian,
-                      blocks.2.low.littleEndian, blocks.2.high.littleEndian,
-                      blocks.3.low.littleEndian, blocks.3.high.littleEndian)
-        withUnsafeBytes(of: &buffer) { stream in
-            for index in 0..<byteCount {
-                output.storeBytes(of: input.load(fromByteOffset: index, as: UInt8.self) ^ stream[index],
-                                  toByteOffset: index, as: UInt8.self)
-            }
-        }
-    }
-
-    /// output[0..<16] = input[0..<16] ^ the keystream block given as little-endian halves.
-    @inline(__always)
-    static func xorBlock(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, _ block: Block) {
-        output.storeBytes(of: input.loadUnaligned(as: UInt64.self) ^ block.low.littleEndian, as: UInt64.self)
-        output.storeBytes(of: input.loadUnaligned(fromByteOffset: 8, as: UInt64.self) ^ block.high.littleEndian,
-                          toByteOffset: 8, as: UInt64.self)
     }
 }
-
 // MARK: Blocks to and from the bitsliced form
 
 extension BitslicedState where Word == UInt64 {
@@ -257,24 +236,42 @@ extension BitslicedState where Word == UInt64 {
 }
 
 extension BitslicedState where Word == PlanePair {
-    /// Two groups of four blocks, given in packed form, as one bitsliced state (the first
-    /// group in lane 0, the second in lane 1).
+    /// Eight blocks, each as its 16 bytes in memory order.
+    typealias EightBlocks = (SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>,
+                             SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>)
+
+    /// Loads eight blocks: blocks 0...3 form the group in lane 0, blocks 4...7 the group in
+    /// lane 1. Same packing as `BitslicedState<UInt64>.packed` (whose comment gives the
+    /// layout), done with byte shuffles: interleaving a block's bytes 0...7 with its bytes
+    /// 8...15 gives packed word k in the low eight bytes and packed word 4 + k in the high eight.
     @inline(__always)
-    init(_ first: BitslicedState<UInt64>, _ second: BitslicedState<UInt64>) {
-        self.init(Word(first.q0, second.q0), Word(first.q1, second.q1), Word(first.q2, second.q2),
-                  Word(first.q3, second.q3), Word(first.q4, second.q4), Word(first.q5, second.q5),
-                  Word(first.q6, second.q6), Word(first.q7, second.q7))
+    init(_ blocks: EightBlocks) {
+        @inline(__always) func interleaved(_ b: SIMD16<UInt8>) -> PlanePair {
+            PlanePair(bytes: SIMD16(b[0], b[8], b[1], b[9], b[2], b[10], b[3], b[11],
+                                    b[4], b[12], b[5], b[13], b[6], b[14], b[7], b[15]))
+        }
+        let i0 = interleaved(blocks.0), i1 = interleaved(blocks.1), i2 = interleaved(blocks.2), i3 = interleaved(blocks.3)
+        let i4 = interleaved(blocks.4), i5 = interleaved(blocks.5), i6 = interleaved(blocks.6), i7 = interleaved(blocks.7)
+        self.init(PlanePair(i0.first, i4.first), PlanePair(i1.first, i5.first),
+                  PlanePair(i2.first, i6.first), PlanePair(i3.first, i7.first),
+                  PlanePair(i0.second, i4.second), PlanePair(i1.second, i5.second),
+                  PlanePair(i2.second, i6.second), PlanePair(i3.second, i7.second))
         transpose()
     }
 
-    /// The two groups, transposed back to packed form (the inverse of `init`).
+    /// The eight blocks, in memory byte order (the inverse of `init`).
     @inline(__always)
-    func groups() -> (BitslicedState<UInt64>, BitslicedState<UInt64>) {
+    func blockBytes() -> EightBlocks {
         var copy = self
         copy.transpose()
-        return (BitslicedState<UInt64>(copy.q0.first, copy.q1.first, copy.q2.first, copy.q3.first,
-                                       copy.q4.first, copy.q5.first, copy.q6.first, copy.q7.first),
-                BitslicedState<UInt64>(copy.q0.second, copy.q1.second, copy.q2.second, copy.q3.second,
-                                       copy.q4.second, copy.q5.second, copy.q6.second, copy.q7.second))
+        @inline(__always) func block(_ even: UInt64, _ odd: UInt64) -> SIMD16<UInt8> {
+            let v = PlanePair(even, odd).bytes
+            return SIMD16(v[0], v[2], v[4], v[6], v[8], v[10], v[12], v[14],
+                          v[1], v[3], v[5], v[7], v[9], v[11], v[13], v[15])
+        }
+        return (block(copy.q0.first, copy.q4.first), block(copy.q1.first, copy.q5.first),
+                block(copy.q2.first, copy.q6.first), block(copy.q3.first, copy.q7.first),
+                block(copy.q0.second, copy.q4.second), block(copy.q1.second, copy.q5.second),
+                block(copy.q2.second, copy.q6.second), block(copy.q3.second, copy.q7.second))
     }
 }
