@@ -36,7 +36,7 @@ protocol BitslicedWord {
     /// (16-byte aligned).
     init(roundKeyPlane: UnsafeRawPointer)
     /// The constant `shiftingRows` needs, from the 16 bytes at `stored` (see
-    /// `AES256Portable.storeShiftRowsMultipliers`); loaded once per `encrypt`.
+    /// `AES256Portable.shiftRowsMultipliersOffset`).
     static func shiftRowsMultipliers(_ stored: UnsafeRawPointer) -> Self
     /// ShiftRows on one plane: in each lane, the 16-bit field of row r rotates right by 4·r bits.
     func shiftingRows(_ multipliers: Self) -> Self
@@ -153,8 +153,9 @@ struct PlanePair: BitslicedWord {
         self.init(UInt64(littleEndian: planes.x), UInt64(littleEndian: planes.y))
     }
 
-    /// The register seen as eight 16-bit lanes: lanes 0...3 are rows 0...3 of the first plane,
-    /// lanes 4...7 those of the second.
+    /// The register seen as eight 16-bit lanes: on a little-endian machine lanes 0...3 are
+    /// rows 0...3 of the first plane, lanes 4...7 those of the second (the three row operations
+    /// below rely on that, and fall back to per-plane `UInt64` code on big-endian machines).
     @inline(__always)
     var rows: SIMD8<UInt16> { unsafeBitCast(bits._storage, to: SIMD8<UInt16>.self) }
 
@@ -179,24 +180,36 @@ struct PlanePair: BitslicedWord {
     /// lacks, and falls back to slow per-lane scalar code.
     @inline(__always)
     func shiftingRows(_ multipliers: PlanePair) -> PlanePair {
+        #if _endian(little)
         let x = rows, factors = multipliers.rows
         var carried = SIMD8<UInt16>()
         for lane in 0..<8 { carried[lane] = x[lane].multipliedFullWidth(by: factors[lane]).high }
         return PlanePair(rows: x &* factors) | PlanePair(rows: carried)
+        #else
+        return PlanePair(first.shiftingRows(0), second.shiftingRows(0))
+        #endif
     }
 
     /// A permutation of 16-bit lanes (SSE2 `pshuflw` + `pshufhw`).
     @inline(__always)
     func rotatedByOneRow() -> PlanePair {
+        #if _endian(little)
         let x = rows
         return PlanePair(rows: SIMD8(x[1], x[2], x[3], x[0], x[5], x[6], x[7], x[4]))
+        #else
+        return PlanePair(first.rotatedByOneRow(), second.rotatedByOneRow())
+        #endif
     }
 
     /// A permutation of 32-bit lanes (SSE2 `pshufd`).
     @inline(__always)
     func rotatedByTwoRows() -> PlanePair {
+        #if _endian(little)
         let x = rows
         return PlanePair(rows: SIMD8(x[2], x[3], x[0], x[1], x[6], x[7], x[4], x[5]))
+        #else
+        return PlanePair(first.rotatedByTwoRows(), second.rotatedByTwoRows())
+        #endif
     }
 }
 
@@ -411,16 +424,18 @@ struct BitslicedState<Word: BitslicedWord> {
     /// out by `AES256Portable.expandKey`.
     @inline(__always)
     mutating func encrypt(_ schedule: UnsafeRawPointer) {
-        let multipliers = Word.shiftRowsMultipliers(schedule + AES256Portable.shiftRowsMultipliersOffset)
-        addRoundKey(schedule)
+        @inline(__always) func roundKey(_ round: Int) -> UnsafeRawPointer {
+            schedule + AES256Portable.roundKeyStride * round
+        }
+        addRoundKey(roundKey(0))
         for round in 1..<14 {
             substituteBytes()
-            shiftRows(multipliers)
+            shiftRows(Word.shiftRowsMultipliers(roundKey(round) + AES256Portable.shiftRowsMultipliersOffset))
             mixColumns()
-            addRoundKey(schedule + AES256Portable.roundKeyStride * round)
+            addRoundKey(roundKey(round))
         }
         substituteBytes()
-        shiftRows(multipliers)
-        addRoundKey(schedule + AES256Portable.roundKeyStride * 14)
+        shiftRows(Word.shiftRowsMultipliers(roundKey(14) + AES256Portable.shiftRowsMultipliersOffset))
+        addRoundKey(roundKey(14))
     }
 }

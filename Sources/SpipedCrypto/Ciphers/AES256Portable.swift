@@ -17,13 +17,15 @@ public enum AES256Portable {
     /// Bytes between two planes of a round key in the schedule: each 64-bit plane is stored
     /// twice, so that the eight-block code loads it for both lanes with one aligned load.
     static let planeStride = 16
-    /// Bytes between two round keys in the schedule (8 planes).
-    static let roundKeyStride = 8 * planeStride
-    /// Where the schedule keeps the 16 bytes of constants `PlanePair.shiftingRows` multiplies
-    /// by (after the 15 round keys).
-    static let shiftRowsMultipliersOffset = 15 * roundKeyStride
-    /// Bytes of schedule: 15 bitsliced round keys, then the ShiftRows multipliers.
-    static let scheduleByteCount = shiftRowsMultipliersOffset + 16
+    /// Where, after a round key's 8 planes, the schedule keeps a copy of the 16 bytes of
+    /// constants `PlanePair.shiftingRows` multiplies by. (One copy per round: loaded in each
+    /// round, they are used straight from memory; one copy loaded before the round loop was
+    /// kept by the compiler in a widened form that cost 8 extra instructions per round.)
+    static let shiftRowsMultipliersOffset = 8 * planeStride
+    /// Bytes between two round keys in the schedule (8 planes, then the multipliers).
+    static let roundKeyStride = shiftRowsMultipliersOffset + 16
+    /// Bytes of schedule: 15 bitsliced round keys, each followed by the ShiftRows multipliers.
+    static let scheduleByteCount = 15 * roundKeyStride
 
     /// The engine: key expansion, single-block encryption and CTR keystream, all constant time.
     public static let engine = AES256Engine(
@@ -41,8 +43,8 @@ public enum AES256Portable {
     // MARK: Key expansion
 
     /// Expands a 32-byte key (FIPS 197 §5.2) and stores each round key in bitsliced form
-    /// (the round key repeated in all four block slots), 8 planes per round, each plane twice;
-    /// then the ShiftRows multipliers. Layout: see `planeStride`, `roundKeyStride`,
+    /// (the round key repeated in all four block slots), 8 planes per round, each plane twice,
+    /// each round key followed by the ShiftRows multipliers. Layout: see `planeStride`, `roundKeyStride`,
     /// `shiftRowsMultipliersOffset`.
     static func expandKey(_ key: UnsafeRawPointer, into schedule: UnsafeMutableRawPointer) {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 60) { words in
@@ -67,12 +69,13 @@ public enum AES256Portable {
                 let high = UInt64(words[4 * round + 2]) | UInt64(words[4 * round + 3]) << 32
                 let state = BitslicedState<UInt64>((low, high), (low, high), (low, high), (low, high))
                 state.storeRoundKey(to: schedule + roundKeyStride * round)
+                // Rows 0...3 of a plane are its 16-bit lanes 0...3 (little-endian); row r is
+                // multiplied by 2^(16 − 4·r) mod 2^16. Public constants, stored for both planes.
+                let multipliers: UInt64 = 0x0010_0100_1000_0001
+                let offset = roundKeyStride * round + shiftRowsMultipliersOffset
+                schedule.storeBytes(of: multipliers.littleEndian, toByteOffset: offset, as: UInt64.self)
+                schedule.storeBytes(of: multipliers.littleEndian, toByteOffset: offset + 8, as: UInt64.self)
             }
-            // Rows 0...3 of a plane are its 16-bit lanes 0...3 (little-endian); row r is
-            // multiplied by 2^(16 − 4·r) mod 2^16. Public constants, stored for both planes.
-            let multipliers: UInt64 = 0x0010_0100_1000_0001
-            schedule.storeBytes(of: multipliers.littleEndian, toByteOffset: shiftRowsMultipliersOffset, as: UInt64.self)
-            schedule.storeBytes(of: multipliers.littleEndian, toByteOffset: shiftRowsMultipliersOffset + 8, as: UInt64.self)
             // The plain round keys are secret: clear them before the stack space is reused.
             AES256Key.wipe(UnsafeMutableRawPointer(words.baseAddress!), byteCount: 60 * 4)
         }
