@@ -11,8 +11,9 @@
 // independent groups (eight blocks), one per 64-bit lane: every operation below acts on each
 // lane separately, so the same code serves both, and `PlanePair` compiles to 128-bit vector
 // instructions (SSE2 on x86-64, which is part of its baseline, so no compiler flag is needed;
-// NEON on arm64) that do both groups' work at once. Only AND/OR/XOR/NOT and shifts by constant
-// amounts are used, so the timing never depends on the data.
+// NEON on arm64) that do both groups' work at once. Only AND/OR/XOR/NOT, shifts and lane
+// shuffles by constant amounts, and (in `PlanePair.shiftingRows`) multiplications by public
+// constants are used, so the timing never depends on the data.
 
 /// A word the bitsliced circuits operate on: one 64-bit plane (`UInt64`) or two
 /// independent 64-bit planes side by side (`PlanePair`), each lane handled alike.

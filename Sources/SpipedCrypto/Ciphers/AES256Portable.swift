@@ -2,14 +2,17 @@
 //
 // The round functions live in `AES256Bitsliced.swift` (`BitslicedState`). This file holds the
 // key schedule, the conversion of blocks to and from the bitsliced form, and CTR mode, which
-// runs eight blocks per pass (two four-block groups side by side in `PlanePair` planes)
-// and finishes with one four-block group (`UInt64` planes) when at most 64 bytes are left.
+// runs eight blocks per pass (two four-block groups side by side in `PlanePair` planes); the
+// last pass uses as much of its keystream as is needed. Single blocks (`encryptBlock`) and
+// the key schedule's SubWord use one four-block group in `UInt64` planes.
 //
 // What is constant time: key expansion, block encryption and CTR keystream use only
-// AND/XOR/NOT/shift on data words, and every memory address depends only on public lengths,
-// so timing does not depend on the key, the data or the counter.
+// AND/XOR/NOT, shifts and lane shuffles by constant amounts, and multiplications of data by
+// public constants (vector multiplies, fixed latency on x86-64 and arm64) on data words, and
+// every memory address depends only on public lengths, so timing does not depend on the key,
+// the data or the counter.
 // What is not: the amount of work depends on the byte count (which is public). Keystream bytes
-// of a partial final block pass through a stack buffer that is not wiped; the expanded key lives
+// of a partial final pass go through a stack buffer that is not wiped; the expanded key lives
 // in caller-owned storage, which `AES256Key` wipes.
 
 /// The portable, constant-time AES-256 implementation (bitsliced, four or eight blocks at a time).
