@@ -25,7 +25,7 @@ final class EventLoop: @unchecked Sendable {
     /// Bytes of ciphertext read per call.
     static let ciphertextReadByteCount = 65536
     /// The handshake input from the peer: nonce (32) + DH value (256) + its MAC (32).
-    static let handshakeInputByteCount = 32 + 256 + 32
+    static let handshakeInputByteCount = Handshake.handshakeByteCount
     /// Reads per side per turn before other connections get their turn.
     static let readsPerTurn = 4
     /// Accepts per listener wake-up (small, so a burst spreads over the loops).
