@@ -293,6 +293,70 @@ final class ProxyEngineTests: XCTestCase {
         XCTAssertNil(proxy.stop())
     }
 
+    /// Runs a client handshake by hand over a blocking socket; returns the session.
+    private func handshake(over socket: FileDescriptor, key: SpipedKey) throws -> (sealer: PacketSealer, opener: PacketOpener) {
+        let client = try Handshake(role: .client, key: key, options: HandshakeOptions(fast: true), backend: TestProxies.backend)
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while !client.isComplete {
+            while !client.pendingOutput.isEmpty {
+                client.consumeOutput(try socket.write(client.pendingOutput))
+            }
+            let count = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+            if count == 0 { throw TestNetwork.Failure(description: "closed during handshake") }
+            _ = try buffer.withUnsafeBytes { try client.receive(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+        while !client.pendingOutput.isEmpty { client.consumeOutput(try socket.write(client.pendingOutput)) }
+        return client.makeSession()!
+    }
+
+    func testForgedPacketClosesThePairAndIsLogged() throws {
+        let log = LogRecorder()
+        let target = try TestServer(handler: TestServer.echo)
+        defer { target.stop() }
+        let decrypt = try RunningProxy(TestProxies.configuration(.decrypt, target: target.spec, log: log))
+        defer { decrypt.stop() }
+
+        let socket = try TestNetwork.connect(to: decrypt.address)
+        defer { socket.close() }
+        let session = try handshake(over: socket, key: TestProxies.keyA)
+        // One genuine packet goes through and is echoed back...
+        var packet = [UInt8](repeating: 0, count: PacketSealer.packetByteCount)
+        let sealed = try Array("genuine".utf8).withUnsafeBytes { plain in
+            try packet.withUnsafeMutableBytes { try session.sealer.seal(plain, into: $0) }
+        }
+        XCTAssertEqual(sealed.produced, PacketSealer.packetByteCount)
+        try TestNetwork.send(packet, to: socket)
+        let reply = try TestNetwork.receive(PacketSealer.packetByteCount, from: socket)
+        var plain = [UInt8](repeating: 0, count: 2048)
+        let opened = try reply.withUnsafeBytes { cipher in try plain.withUnsafeMutableBytes { try session.opener.open(cipher, into: $0) } }
+        XCTAssertEqual(Array(plain[0..<opened.produced]), Array("genuine".utf8))
+        // ...then a packet with one flipped bit closes the pair.
+        let forged = try Array("forged".utf8).withUnsafeBytes { plain in
+            try packet.withUnsafeMutableBytes { try session.sealer.seal(plain, into: $0) }
+        }
+        XCTAssertEqual(forged.produced, PacketSealer.packetByteCount)
+        packet[10] ^= 1
+        try TestNetwork.send(packet, to: socket)
+        XCTAssertTrue(TestNetwork.closedByPeer(socket, within: 5))
+        XCTAssertTrue(RunningProxy.wait(seconds: 2) { !log.warnings(containing: "authentication failed").isEmpty }, "\(log.all)")
+        XCTAssertTrue(log.warnings(containing: "authentication failed").first?.contains("127.0.0.1:") ?? false, "names the peer")
+    }
+
+    func testTruncatedPacketAtEndOfStreamIsAnError() throws {
+        let log = LogRecorder()
+        let target = try TestServer(handler: TestServer.echo)
+        defer { target.stop() }
+        let decrypt = try RunningProxy(TestProxies.configuration(.decrypt, target: target.spec, log: log))
+        defer { decrypt.stop() }
+        let socket = try TestNetwork.connect(to: decrypt.address)
+        defer { socket.close() }
+        _ = try handshake(over: socket, key: TestProxies.keyA)
+        try TestNetwork.send([UInt8](repeating: 0, count: 500), to: socket)
+        try socket.shutdown(.write)
+        XCTAssertTrue(TestNetwork.closedByPeer(socket, within: 5))
+        XCTAssertTrue(RunningProxy.wait(seconds: 2) { !log.warnings(containing: "middle of a message").isEmpty }, "\(log.all)")
+    }
+
     func testSpipeClientRoundTripThroughDecryptProxy() throws {
         let target = try TestServer(handler: TestServer.echo)
         defer { target.stop() }
