@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SpipedCrypto
+import SpipedCryptoAccelerated
 import SpipedProtocol
 import SpipedProxy
 import SpipedSystem
@@ -66,9 +67,20 @@ enum TestNetwork {
         }
     }
 
+    /// Test data (not secret): SplitMix64 from a random seed, 8 bytes per step.
     static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var state = UInt64.random(in: .min ... .max)
+        var bytes = [UInt8](repeating: 0, count: count + 8)
+        bytes.withUnsafeMutableBytes { raw in
+            for offset in stride(from: 0, to: count, by: 8) {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                raw.storeBytes(of: z ^ (z >> 31), toByteOffset: offset, as: UInt64.self)
+            }
+        }
+        return Array(bytes.prefix(count))
     }
 
     static func temporaryDirectory() throws -> String {
@@ -224,7 +236,9 @@ final class RunningProxy: @unchecked Sendable {
 
 /// Keys and configurations shared by the engine tests.
 enum TestProxies {
-    static let backend = CryptoBackend.portable
+    /// The engine is under test, not the crypto: use the fastest backend (portable when
+    /// `SPIPED_FORCE_PORTABLE=1`).
+    static let backend = CryptoBackendSelection.best
     static let keyA = SpipedKey(fileContents: Array("key A: 0123456789abcdef0123456789abcdef".utf8), backend: backend)
     static let keyB = SpipedKey(fileContents: Array("key B: fedcba9876543210fedcba9876543210".utf8), backend: backend)
 
