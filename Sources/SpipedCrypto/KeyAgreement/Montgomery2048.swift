@@ -73,6 +73,16 @@ enum Montgomery2048 {
             word2 &+= UInt64(unsafeBitCast(overflow, to: UInt8.self))
         }
 
+        /// Adds a single word.
+        @inline(__always)
+        mutating func add(_ x: UInt64) {
+            let sum0 = UInt128(word0) &+ UInt128(x)
+            let sum1 = UInt128(word1) &+ (sum0 &>> 64)
+            word0 = UInt64(truncatingIfNeeded: sum0)
+            word1 = UInt64(truncatingIfNeeded: sum1)
+            word2 &+= UInt64(truncatingIfNeeded: sum1 &>> 64)
+        }
+
         /// Adds another column sum.
         @inline(__always)
         mutating func add(_ other: ColumnAccumulator) {
@@ -131,7 +141,7 @@ enum Montgomery2048 {
 
         /// The single allocation everything below points into.
         private let storage: UnsafeMutablePointer<UInt64>
-        private static let totalLimbCount = 32 + 64 + tableEntryCount * 32 + 32 + 32
+        private static let totalLimbCount = 32 + 96 + tableEntryCount * 32 + 32 + 32
         /// p (32 limbs).
         let modulus: UnsafeMutablePointer<UInt64>
         /// Multiplication scratch (64 limbs): the reduction multipliers m[0..<32] in the low
@@ -151,7 +161,7 @@ enum Montgomery2048 {
             storage.initialize(repeating: 0, count: Workspace.totalLimbCount)
             modulus = storage
             product = modulus + 32
-            table = product + 64
+            table = product + 96
             accumulator = table + Workspace.tableEntryCount * 32
             selected = accumulator + 32
             Montgomery2048.modulusLimbs.withUnsafeBufferPointer { limbs in
@@ -208,30 +218,65 @@ enum Montgomery2048 {
 
         /// result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`. Uses `product`.
         ///
-        /// As `multiply`, but each column's cross products a[i]·a[j] (i < j) are summed once
-        /// and doubled, and the square a[k/2]² is added on even columns: 528 limb products for
-        /// the square instead of 1024.
+        /// Three passes over a 64-limb t in `product`: the cross products a[i]·a[j] (i < j)
+        /// once each, by product scanning (496 limb products); t = 2t + Σ a[i]²·2^(128i)
+        /// (32 more); then Montgomery reduction of t (`reduce`).
         func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
-            let m = product, sum = product + 32, p = modulus
+            let t = product
             var column = ColumnAccumulator()
-            for k in 0..<63 {
-                // Column k holds a[i]·a[k-i] and m[j]·p[k-j] for indices within 0...31.
-                let lower = max(0, k - 31)
-                var cross = ColumnAccumulator()
-                // Pairs i < k - i, i.e. i < (k+1)/2; each stands for two equal products.
-                Workspace.addProducts(a, a, column: k, indices: lower..<((k + 1) / 2), into: &cross)
-                column.addDoubled(cross)
-                if k % 2 == 0 { column.add(a[k / 2], a[k / 2]) }
-                if k < 32 {
-                    Workspace.addProducts(m, p, column: k, indices: 0..<k, into: &column)
-                    m[k] = column.retireWordCancelledByModulus()
-                } else {
-                    Workspace.addProducts(m, p, column: k, indices: lower..<32, into: &column)
-                    sum[k - 32] = column.retireWord()
-                }
+            t[0] = 0
+            for k in 1..<32 {
+                // Column k: pairs (i, k-i) with i < k-i.
+                Workspace.addProducts(a, a, column: k, indices: 0..<((k &+ 1) &>> 1), into: &column)
+                t[k] = column.retireWord()
             }
-            sum[31] = column.retireWord()
-            subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result)
+            for k in 32..<62 {
+                Workspace.addProducts(a, a, column: k, indices: (k &- 31)..<((k &+ 1) &>> 1), into: &column)
+                t[k] = column.retireWord()
+            }
+            // Column 62 has no pair i < j (j would exceed 31).
+            t[62] = column.retireWord()
+            t[63] = 0
+            // t = 2t + the squares a[i]² (on limbs 2i, 2i+1). 2t < 2^4096 and so is the sum.
+            var shiftedOut: UInt64 = 0, carry: UInt64 = 0
+            for i in 0..<32 {
+                let square = UInt128(a[i]) &* UInt128(a[i])
+                let low = t[2 &* i], high = t[2 &* i &+ 1]
+                let doubledLow = (low &<< 1) | shiftedOut
+                let doubledHigh = (high &<< 1) | (low &>> 63)
+                shiftedOut = high &>> 63
+                let sum0 = UInt128(doubledLow) &+ (square & UInt128(UInt64.max)) &+ UInt128(carry)
+                let sum1 = UInt128(doubledHigh) &+ (square &>> 64) &+ (sum0 &>> 64)
+                t[2 &* i] = UInt64(truncatingIfNeeded: sum0)
+                t[2 &* i &+ 1] = UInt64(truncatingIfNeeded: sum1)
+                carry = UInt64(truncatingIfNeeded: sum1 &>> 64)
+            }
+            reduce(result)
+        }
+
+        /// result = t · R⁻¹ mod p for the 64-limb t in `product`, t < R·p, fully reduced.
+        ///
+        /// Montgomery reduction by product scanning, in place: column k of t + M·p, with
+        /// m[k] = column k's low word (as -p⁻¹ mod 2^64 = 1) stored over t[k] once t[k] is
+        /// consumed, and result limb k - 32 over t[k - 32], which is no longer needed by then
+        /// (column k ≥ 32 reads only m[k-31...31]).
+        @inline(__always)
+        func reduce(_ result: UnsafeMutablePointer<UInt64>) {
+            let t = product, p = modulus
+            var column = ColumnAccumulator()
+            for k in 0..<32 {
+                column.add(t[k])
+                Workspace.addProducts(t, p, column: k, indices: 0..<k, into: &column)
+                t[k] = column.retireWordCancelledByModulus()
+            }
+            for k in 32..<63 {
+                column.add(t[k])
+                Workspace.addProducts(t, p, column: k, indices: (k &- 31)..<32, into: &column)
+                t[k &- 32] = column.retireWord()
+            }
+            column.add(t[63])
+            t[31] = column.retireWord()
+            subtractModulusIfNeeded(from: t, topBit: column.retireWord(), into: result)
         }
 
         /// accumulator += Σ x[j]·y[column-j] for j in `indices`, two products per step into two
@@ -263,7 +308,7 @@ enum Montgomery2048 {
         func subtractModulusIfNeeded(
             from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>
         ) {
-            let difference = product, p = modulus
+            let difference = product + 64, p = modulus
             var borrow: UInt64 = 0
             for k in 0..<32 {
                 // value - p - borrow wraps modulo 2^128; bit 64 and up are all ones on borrow.
