@@ -1,39 +1,26 @@
-/// Arithmetic modulo the RFC 3526 group-14 prime p, in Montgomery form with R = 2^2100.
+/// Arithmetic modulo the RFC 3526 group-14 prime p, in Montgomery form with R = 2^2048.
 ///
-/// Outside this type numbers are 32 little-endian 64-bit limbs (`limbCount`, limb 0 least
-/// significant). Inside, residues are 35 limbs of 60 bits (`residueLimbCount`, radix 2^60,
-/// 2100 bits): with 60-bit limbs a column of a product scan sums at most 70 products below
-/// 2^120 plus a carry below 2^68, which stays below 2^127, so a column fits in one `UInt128`
-/// and each limb product costs one multiplication and one 128-bit addition (no third carry
-/// word). Every operation works through one `Montgomery2048.Workspace`, allocated once per
+/// Numbers are 32 little-endian 64-bit limbs (limb 0 is least significant) in memory owned by
+/// the caller: every operation works through one `Montgomery2048.Workspace`, allocated once per
 /// exponentiation and wiped before it is freed, so the inner loops never allocate.
-///
-/// Residues are kept below 2p, not below p ("lazy" reduction): since R = 2^2100 > 4p, a
-/// Montgomery product of two values below 2p is again below 2p without a final subtraction.
-/// Only the conversion out of Montgomery form makes the value fully reduced.
 ///
 /// Constant time: every function here runs the same instructions, and touches the same
 /// addresses, for all values of the same public sizes. Loop bounds depend only on limb counts;
-/// carries are propagated arithmetically; the data-dependent decisions (subtracting p or 2p)
-/// are mask selects. Nothing here branches on a limb's value.
+/// carries are propagated arithmetically; the one data-dependent decision (the final
+/// subtraction of p) is a mask select. Nothing here branches on a limb's value.
 ///
 /// Two properties of p are used:
-/// - p ≡ -1 (mod 2^64) (its low 64 bits are all ones), so p ≡ -1 (mod 2^60): the Montgomery
-///   constant -p⁻¹ mod 2^60 is 1, each reduction multiplier m[k] is simply the low 60 bits of
-///   column k, and adding m[k]·p[0] = m[k]·2^60 - m[k] to a column whose low 60 bits equal
-///   m[k] clears them and carries m[k]: that product needs no multiplication.
-/// - 2^2047 < p < 2^2048, so every 2048-bit input is below 2p, and 4p < R.
+/// - p ≡ -1 (mod 2^64) (its low limb is all ones), so the Montgomery constant
+///   -p⁻¹ mod 2^64 is 1 and each reduction multiplier m[k] is simply the low word of column
+///   k; and adding m[k]·p[0] = m[k]·2^64 - m[k] to a low word equal to m[k] leaves 0 and
+///   carries m[k], so that product needs no multiplication.
+/// - 2^2047 < p < 2^2048, so R mod p = 2^2048 - p, and any value below 2p needs at most one
+///   subtraction of p.
 enum Montgomery2048 {
-    /// 64-bit limbs in a 2048-bit number (the external format).
+    /// Limbs in one residue.
     static let limbCount = 32
-    /// 60-bit limbs in a residue (the internal format, 2100 bits).
-    static let residueLimbCount = 35
-    /// Bits per residue limb.
-    static let residueLimbBits = 60
-    /// The low 60 bits.
-    static let residueLimbMask: UInt64 = (1 << 60) - 1
 
-    /// p as little-endian 64-bit limbs (the hex of RFC 3526 section 3, read from the right).
+    /// p as little-endian limbs (the hex of RFC 3526 section 3, read from the right).
     static let modulusLimbs: [UInt64] = [
         0xFFFFFFFFFFFFFFFF, 0x15728E5A8AACAA68, 0x15D2261898FA0510, 0x3995497CEA956AE5,
         0xDE2BCBF695581718, 0xB5C55DF06F4C52C9, 0x9B2783A2EC07A28F, 0xE39E772C180E8603,
@@ -45,320 +32,317 @@ enum Montgomery2048 {
         0x29024E088A67CC74, 0xC4C6628B80DC1CD1, 0xC90FDAA22168C234, 0xFFFFFFFFFFFFFFFF,
     ]
 
-    /// R mod p = 2^2100 mod p (64-bit limbs): the Montgomery form of 1.
-    static let montgomeryOneLimbs: [UInt64] = powerOfTwoModulo(2100)
-
-    /// R² mod p = 2^4200 mod p (64-bit limbs), the factor that brings a number into Montgomery form.
-    static let rSquaredLimbs: [UInt64] = powerOfTwoModulo(4200)
-
-    /// Residue-format copies of the constants above, and 2p (for the doubling's reduction).
-    static let residueConstants: ResidueConstants = ResidueConstants()
-
-    /// p, 2p, R mod p and R² mod p as 35 radix-2^60 limbs each (public constants).
-    struct ResidueConstants: Sendable {
-        /// p.
-        let modulus: [UInt64]
-        /// 2p.
-        let twiceModulus: [UInt64]
-        /// R mod p.
-        let one: [UInt64]
-        /// R² mod p.
-        let rSquared: [UInt64]
-
-        init() {
-            func residue(_ limbs: [UInt64]) -> [UInt64] {
-                var result = [UInt64](repeating: 0, count: Montgomery2048.residueLimbCount)
-                limbs.withUnsafeBufferPointer { source in
-                    result.withUnsafeMutableBufferPointer { target in
-                        Montgomery2048.toResidue(target.baseAddress!, from: source.baseAddress!)
-                    }
-                }
-                return result
-            }
-            modulus = residue(Montgomery2048.modulusLimbs)
-            one = residue(Montgomery2048.montgomeryOneLimbs)
-            rSquared = residue(Montgomery2048.rSquaredLimbs)
-            // 2p < 2^2049: double limb by limb and carry in radix 2^60.
-            var doubled = [UInt64](repeating: 0, count: Montgomery2048.residueLimbCount)
-            var carry: UInt64 = 0
-            for k in 0..<Montgomery2048.residueLimbCount {
-                let sum = (modulus[k] &<< 1) &+ carry
-                doubled[k] = sum & Montgomery2048.residueLimbMask
-                carry = sum &>> 60
-            }
-            twiceModulus = doubled
+    /// R² mod p, the factor that brings a plain number into Montgomery form.
+    ///
+    /// Derived from p at first use rather than typed in: start from 2R mod p (R mod p doubled),
+    /// then 11 Montgomery squarings map 2^k·R to 2^(2k)·R, reaching 2^2048·R = R² mod p.
+    static let rSquaredLimbs: [UInt64] = {
+        let workspace = Workspace()
+        defer { workspace.release() }
+        let value = workspace.accumulator
+        workspace.setMontgomeryOne(value)
+        workspace.conditionalDouble(value, bit: 1)
+        for _ in 0..<11 {
+            workspace.square(value, value)
         }
-    }
+        return Array(UnsafeBufferPointer(start: value, count: limbCount))
+    }()
 
-    /// 2^exponent mod p as 64-bit limbs, by doubling 1 `exponent` times (public constants only).
-    static func powerOfTwoModulo(_ exponent: Int) -> [UInt64] {
-        var value = [UInt64](repeating: 0, count: limbCount)
-        value[0] = 1
-        value.withUnsafeMutableBufferPointer { buffer in
-            let limbs = buffer.baseAddress!
-            for _ in 0..<exponent {
-                var carry: UInt64 = 0
-                for k in 0..<limbCount {
-                    let doubled = (UInt128(limbs[k]) &<< 1) | UInt128(carry)
-                    limbs[k] = UInt64(truncatingIfNeeded: doubled)
-                    carry = UInt64(truncatingIfNeeded: doubled &>> 64)
-                }
-                subtractModulusIfNeeded(limbs, topBit: carry)
-            }
+    /// A 192-bit column sum for product scanning, as three words (least significant first).
+    /// A column of 2048-bit products sums at most 64 products of 128 bits plus a carry, far
+    /// below 2^192. Carries are moved arithmetically (128-bit additions, and an overflow flag
+    /// widened by a bit cast, i.e. zero-extension, which compiles to adc), never with a
+    /// conditional: `overflow ? 1 : 0` was compiled to a data-dependent branch here.
+    struct ColumnAccumulator {
+        /// Bits 0..<64.
+        var word0: UInt64 = 0
+        /// Bits 64..<128.
+        var word1: UInt64 = 0
+        /// Bits 128..<192.
+        var word2: UInt64 = 0
+
+        /// Adds x · y.
+        @inline(__always)
+        mutating func add(_ x: UInt64, _ y: UInt64) {
+            let low = UInt128(word1) &<< 64 | UInt128(word0)
+            // x·y < 2^128 fits; the carry out of the 128-bit sum belongs in word2.
+            let (sum, overflow) = low.addingReportingOverflow(UInt128(x) &* UInt128(y))
+            word0 = UInt64(truncatingIfNeeded: sum)
+            word1 = UInt64(truncatingIfNeeded: sum &>> 64)
+            // A Bool is one byte holding 0 or 1: the bit cast is a plain zero-extension.
+            word2 &+= UInt64(unsafeBitCast(overflow, to: UInt8.self))
         }
-        return value
-    }
 
-    /// value = (topBit·2^2048 + value) mod p for 32 64-bit limbs holding less than 2p, in
-    /// constant time: value - p is always computed and a mask picks it when there was no borrow
-    /// or when `topBit` is set.
-    static func subtractModulusIfNeeded(_ value: UnsafeMutablePointer<UInt64>, topBit: UInt64) {
-        modulusLimbs.withUnsafeBufferPointer { modulus in
-            let p = modulus.baseAddress!
-            // Pass 1: the final borrow of value - p, without storing the difference.
-            var borrow: UInt64 = 0
-            for k in 0..<limbCount {
-                // value - p - borrow wraps modulo 2^128; bit 64 and up are all ones on borrow.
-                let d = UInt128(value[k]) &- UInt128(p[k]) &- UInt128(borrow)
-                borrow = UInt64(truncatingIfNeeded: d &>> 64) & 1
-            }
-            // Subtract p masked: p when value ≥ p (no borrow, or a set bit 2048 absorbed it).
-            let mask = ConstantTime.mask(fromBit: topBit | (borrow ^ 1))
-            borrow = 0
-            for k in 0..<limbCount {
-                let d = UInt128(value[k]) &- UInt128(p[k] & mask) &- UInt128(borrow)
-                value[k] = UInt64(truncatingIfNeeded: d)
-                borrow = UInt64(truncatingIfNeeded: d &>> 64) & 1
-            }
+        /// Adds a single word.
+        @inline(__always)
+        mutating func add(_ x: UInt64) {
+            let sum0 = UInt128(word0) &+ UInt128(x)
+            let sum1 = UInt128(word1) &+ (sum0 &>> 64)
+            word0 = UInt64(truncatingIfNeeded: sum0)
+            word1 = UInt64(truncatingIfNeeded: sum1)
+            word2 &+= UInt64(truncatingIfNeeded: sum1 &>> 64)
         }
-    }
 
-    // MARK: Radix conversions (constant time; positions depend only on public indices)
-
-    /// residue = the 2048-bit `limbs` (32 64-bit limbs) split into 35 limbs of 60 bits.
-    static func toResidue(_ residue: UnsafeMutablePointer<UInt64>, from limbs: UnsafePointer<UInt64>) {
-        for k in 0..<residueLimbCount {
-            // Residue limb k is bits 60k ..< 60k + 60: from 64-bit limb 60k / 64 and the next.
-            let bit = k &* residueLimbBits
-            let word = bit &>> 6, shift = bit & 63
-            let high = word &+ 1 < limbCount ? limbs[word &+ 1] : 0
-            let pair = UInt128(high) &<< 64 | UInt128(limbs[word])
-            residue[k] = UInt64(truncatingIfNeeded: pair &>> shift) & residueLimbMask
+        /// Adds another column sum.
+        @inline(__always)
+        mutating func add(_ other: ColumnAccumulator) {
+            let sum0 = UInt128(word0) &+ UInt128(other.word0)
+            let sum1 = UInt128(word1) &+ UInt128(other.word1) &+ (sum0 &>> 64)
+            word0 = UInt64(truncatingIfNeeded: sum0)
+            word1 = UInt64(truncatingIfNeeded: sum1)
+            word2 &+= other.word2 &+ UInt64(truncatingIfNeeded: sum1 &>> 64)
         }
-    }
 
-    /// limbs = the 35-limb residue as 32 64-bit limbs; the residue must be normalized (limbs
-    /// 0...33 below 2^60) and below 2^2048.
-    static func fromResidue(_ limbs: UnsafeMutablePointer<UInt64>, from residue: UnsafePointer<UInt64>) {
-        for word in 0..<limbCount {
-            // Bits 64w ..< 64w + 64 start at bit 64w mod 60 (≤ 56) of residue limb 64w / 60,
-            // so that limb and the next one hold all 64 of them.
-            let bit = word &* 64
-            let k = bit / residueLimbBits, shift = bit % residueLimbBits
-            let pair = UInt128(residue[k &+ 1]) &<< 60 | UInt128(residue[k])
-            limbs[word] = UInt64(truncatingIfNeeded: pair &>> shift)
+        /// Returns the lowest word and shifts the sum right by 64 bits (moves to the next column).
+        @inline(__always)
+        mutating func retireWord() -> UInt64 {
+            let word = word0
+            word0 = word1
+            word1 = word2
+            word2 = 0
+            return word
+        }
+
+        /// For a reduction column: returns m = the lowest word, then adds m·p[0] and moves to
+        /// the next column. Since p[0] = 2^64 - 1, adding m·p[0] = m·2^64 - m turns the low
+        /// word (= m) into 0 and adds m to the word above it: no multiplication needed.
+        @inline(__always)
+        mutating func retireWordCancelledByModulus() -> UInt64 {
+            let m = retireWord()
+            let sum0 = UInt128(word0) &+ UInt128(m)
+            let sum1 = UInt128(word1) &+ (sum0 &>> 64)
+            word0 = UInt64(truncatingIfNeeded: sum0)
+            word1 = UInt64(truncatingIfNeeded: sum1)
+            word2 &+= UInt64(truncatingIfNeeded: sum1 &>> 64)
+            return m
         }
     }
 
     /// Scratch memory for one exponentiation: a copy of p, the multiplication scratch, the
     /// window table and the working residues. Holds secret-derived values: `release()` wipes it.
     struct Workspace {
-        /// Entries in the table: the fixed-window powers (window of 4 bits).
+        /// Entries in the table: the fixed-window powers (window of 4 bits) or the comb.
         static let tableEntryCount = 16
         /// Width of the exponent windows in bits.
         static let windowBitCount = 4
-        /// Limbs in a residue (35).
-        static let n = Montgomery2048.residueLimbCount
 
-        /// Limbs multiplied per step of a row (`addRow`): 35 = 5 steps of 7.
-        static let rowStep = 7
-        /// 128-bit column sums: 69 columns, plus room for the rounded-up rows of a squaring.
-        static let columnCount = 76
-
-        /// The single allocation the limb buffers below point into.
+        /// The single allocation everything below points into.
         private let storage: UnsafeMutablePointer<UInt64>
-        private static let totalLimbCount = n + n + (n + rowStep) + tableEntryCount * n + n + n
-        /// p with its lowest limb replaced by 0 (35 limbs): a reduction row (see `reduce`).
-        let modulusAboveLowLimb: UnsafeMutablePointer<UInt64>
-        /// 2p (35 residue limbs).
-        let twiceModulus: UnsafeMutablePointer<UInt64>
-        /// A copy of the value being squared followed by `rowStep` zero limbs (see `square`).
-        let squareOperand: UnsafeMutablePointer<UInt64>
-        /// `tableEntryCount` residues of 35 limbs each, in Montgomery form: base^0 ... base^15.
+        private static let totalLimbCount = 32 + 96 + tableEntryCount * 32 + 32 + 32
+        /// p (32 limbs).
+        let modulus: UnsafeMutablePointer<UInt64>
+        /// Multiplication scratch (96 limbs). `multiply`: the reduction multipliers m[0..<32] in
+        /// limbs 0..<32, the unreduced result in 32..<64. `square`: the 64-limb square, reduced
+        /// in place. Limbs 64..<96: the difference computed by `subtractModulusIfNeeded`.
+        let product: UnsafeMutablePointer<UInt64>
+        /// `tableEntryCount` residues of 32 limbs each, in Montgomery form: base^0 ... base^15
+        /// for `power`, or the comb entries for `powerOfTwoComb`.
         let table: UnsafeMutablePointer<UInt64>
-        /// The running result (35 limbs).
+        /// The running result (32 limbs).
         let accumulator: UnsafeMutablePointer<UInt64>
-        /// The table entry selected for the current window (35 limbs).
+        /// The table entry selected for the current window (32 limbs).
         let selected: UnsafeMutablePointer<UInt64>
-        /// The unreduced product: column k's sum Σ a[i]·b[k-i] (+ Σ m[i]·p[k-i]) in `columns[k]`.
-        let columns: UnsafeMutablePointer<UInt128>
 
-        /// Allocates the scratch space (all zeros) and copies the constants into it.
+        /// Allocates the scratch space and copies p into it.
         init() {
-            let n = Workspace.n
             storage = UnsafeMutablePointer<UInt64>.allocate(capacity: Workspace.totalLimbCount)
             storage.initialize(repeating: 0, count: Workspace.totalLimbCount)
-            modulusAboveLowLimb = storage
-            twiceModulus = modulusAboveLowLimb + n
-            squareOperand = twiceModulus + n
-            table = squareOperand + n + Workspace.rowStep
-            accumulator = table + Workspace.tableEntryCount * n
-            selected = accumulator + n
-            columns = UnsafeMutablePointer<UInt128>.allocate(capacity: Workspace.columnCount)
-            columns.initialize(repeating: 0, count: Workspace.columnCount)
-            let constants = Montgomery2048.residueConstants
-            constants.modulus.withUnsafeBufferPointer { modulusAboveLowLimb.update(from: $0.baseAddress!, count: n) }
-            modulusAboveLowLimb[0] = 0
-            constants.twiceModulus.withUnsafeBufferPointer { twiceModulus.update(from: $0.baseAddress!, count: n) }
+            modulus = storage
+            product = modulus + 32
+            table = product + 96
+            accumulator = table + Workspace.tableEntryCount * 32
+            selected = accumulator + 32
+            Montgomery2048.modulusLimbs.withUnsafeBufferPointer { limbs in
+                modulus.update(from: limbs.baseAddress!, count: 32)
+            }
         }
 
         /// Wipes and frees the scratch space; the workspace must not be used afterwards.
         func release() {
             SecureWipe.wipe(storage, count: Workspace.totalLimbCount)
             storage.deallocate()
-            SecureWipe.wipe(UnsafeMutableRawPointer(columns).assumingMemoryBound(to: UInt64.self),
-                            count: 2 * Workspace.columnCount)
-            columns.deallocate()
         }
 
         // MARK: Montgomery multiplication and squaring
         //
-        // Operand scanning into 128-bit column sums, then a separate Montgomery reduction, also
-        // by rows. With 60-bit limbs a column never exceeds 70 products below 2^121 (plus a
-        // carry below 2^70 when it is read), far below 2^128, so the rows add limb products into
-        // the column sums without propagating any carry (one multiplication and one 128-bit
-        // add to memory per product), and carries are propagated once per column by `reduce`.
+        // Both use product scanning: column k of a·b + M·p is summed in a 192-bit accumulator,
+        // where M = Σ m[j]·2^(64j) is chosen a limb at a time so the low half of a·b + M·p
+        // vanishes: m[k] = (column k's low word)·(-p⁻¹ mod 2^64) = that low word itself. The
+        // result is (a·b + M·p)/R < 2p, then one masked subtraction of p. `multiply`
+        // interleaves the reduction with the product (Koç's "finely integrated product
+        // scanning"); `square` computes the whole square first and reduces it afterwards
+        // (`reduce`), which lets each cross product be computed once. Intermediate values live
+        // in `product`, so the output may alias the inputs.
         //
-        // Constant time: every loop bound is a public constant or depends only on the row index.
+        // Constant time: loop bounds depend only on the column index; carries are arithmetic.
 
-        /// result = a · b · R⁻¹ (mod p), below 2p for a, b < 2p (normalized limbs).
-        /// `result` may alias `a` or `b`: they are read before `result` is written.
+        /// result = a · b · R⁻¹ mod p, for a < R and b < p (then a·b < R·p and the reduced value
+        /// is below 2p). `result` may alias `a` or `b`. Uses `product`.
         func multiply(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>) {
-            clearColumns()
-            for i in 0..<Workspace.n {
-                // Row i: columns i ... i + 34 get a[i]·b[0...34].
-                Workspace.addRow(columns + i, factor: a[i], times: b, steps: 5)
+            let m = product, sum = product + 32, p = modulus
+            // Two accumulators, one per product stream, so the two carry chains run in
+            // parallel; the a·b column is folded into the other at the end of each column.
+            var column = ColumnAccumulator()
+            for k in 0..<32 {
+                var products = ColumnAccumulator()
+                for j in 0..<k {
+                    products.add(a[j], b[k &- j])
+                    column.add(m[j], p[k &- j])
+                }
+                products.add(a[k], b[0])
+                column.add(products)
+                m[k] = column.retireWordCancelledByModulus()
             }
-            reduce(result)
+            for k in 32..<63 {
+                var products = ColumnAccumulator()
+                for j in (k - 31)..<32 {
+                    products.add(a[j], b[k &- j])
+                    column.add(m[j], p[k &- j])
+                }
+                column.add(products)
+                sum[k - 32] = column.retireWord()
+            }
+            sum[31] = column.retireWord()
+            subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result)
         }
 
-        /// result = a² · R⁻¹ (mod p), below 2p for a < 2p. `result` may alias `a`.
+        /// result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`. Uses `product`.
         ///
-        /// Each cross product a[i]·a[j] (i < j) is taken once, as (2·a[i])·a[j], and the
-        /// squares a[i]² are added to column 2i: 630 limb products instead of 1225, before the
-        /// reduction. 2·a[i] < 2^61, so a column stays below 2^127. Row i covers j = i+1 ... 34
-        /// rounded up to whole steps of 7 limbs; the extra limbs read are zeros after the copy
-        /// in `squareOperand`.
+        /// Three passes over a 64-limb t in `product`: the cross products a[i]·a[j] (i < j)
+        /// once each, by product scanning (496 limb products); t = 2t + Σ a[i]²·2^(128i)
+        /// (32 more); then Montgomery reduction of t (`reduce`).
         func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
-            let x = squareOperand
-            x.update(from: a, count: Workspace.n)
-            clearColumns()
-            for i in 0..<(Workspace.n &- 1) {
-                let steps = (Workspace.n &- 1 &- i &+ Workspace.rowStep &- 1) / Workspace.rowStep
-                Workspace.addRow(columns + (2 &* i &+ 1), factor: x[i] &<< 1, times: x + (i &+ 1), steps: steps)
+            let t = product
+            var column = ColumnAccumulator()
+            t[0] = 0
+            for k in 1..<32 {
+                // Column k: pairs (i, k-i) with i < k-i.
+                Workspace.addProducts(a, a, column: k, indices: 0..<((k &+ 1) &>> 1), into: &column)
+                t[k] = column.retireWord()
             }
-            for i in 0..<Workspace.n {
-                columns[2 &* i] &+= UInt128(x[i]) &* UInt128(x[i])
+            for k in 32..<62 {
+                Workspace.addProducts(a, a, column: k, indices: (k &- 31)..<((k &+ 1) &>> 1), into: &column)
+                t[k] = column.retireWord()
+            }
+            // Column 62 has no pair i < j (j would exceed 31).
+            t[62] = column.retireWord()
+            t[63] = 0
+            // t = 2t + the squares a[i]² (on limbs 2i, 2i+1). 2t < 2^4096 and so is the sum.
+            var shiftedOut: UInt64 = 0, carry: UInt64 = 0
+            for i in 0..<32 {
+                let square = UInt128(a[i]) &* UInt128(a[i])
+                let low = t[2 &* i], high = t[2 &* i &+ 1]
+                let doubledLow = (low &<< 1) | shiftedOut
+                let doubledHigh = (high &<< 1) | (low &>> 63)
+                shiftedOut = high &>> 63
+                let sum0 = UInt128(doubledLow) &+ (square & UInt128(UInt64.max)) &+ UInt128(carry)
+                let sum1 = UInt128(doubledHigh) &+ (square &>> 64) &+ (sum0 &>> 64)
+                t[2 &* i] = UInt64(truncatingIfNeeded: sum0)
+                t[2 &* i &+ 1] = UInt64(truncatingIfNeeded: sum1)
+                carry = UInt64(truncatingIfNeeded: sum1 &>> 64)
             }
             reduce(result)
         }
 
-        /// Sets the column sums to zero.
-        @inline(__always)
-        func clearColumns() {
-            for k in 0..<Workspace.columnCount { columns[k] = 0 }
-        }
-
-        /// columns[j] += factor · y[j] for j in 0 ..< 7·steps (the row of one limb of a product).
-        @inline(__always)
-        static func addRow(_ columns: UnsafeMutablePointer<UInt128>, factor: UInt64, times y: UnsafePointer<UInt64>, steps: Int) {
-            var column = columns, limb = y
-            let f = UInt128(factor)
-            for _ in 0..<steps {
-                column[0] &+= f &* UInt128(limb[0])
-                column[1] &+= f &* UInt128(limb[1])
-                column[2] &+= f &* UInt128(limb[2])
-                column[3] &+= f &* UInt128(limb[3])
-                column[4] &+= f &* UInt128(limb[4])
-                column[5] &+= f &* UInt128(limb[5])
-                column[6] &+= f &* UInt128(limb[6])
-                column += 7
-                limb += 7
-            }
-        }
-
-        /// result = (Σ columns[k]·2^(60k)) · R⁻¹ (mod p), below 2p when that sum is below R·p.
+        /// result = t · R⁻¹ mod p for the 64-limb t in `product`, t < R·p, fully reduced.
         ///
-        /// Montgomery reduction a limb at a time: with the carry c from below, column i's low
-        /// 60 bits m = (columns[i] + c) mod 2^60 are cleared by adding m·p·2^(60i) (as
-        /// -p⁻¹ mod 2^60 = 1). The m·p[0] part is done arithmetically (m·2^60 - m: the carry
-        /// grows by m), the rest as a row m·p[1...34] into columns i+1 ... i+34. Columns 35...68
-        /// then hold the result, normalized to 60-bit limbs by one carry pass.
+        /// Montgomery reduction by product scanning, in place: column k of t + M·p, with
+        /// m[k] = column k's low word (as -p⁻¹ mod 2^64 = 1) stored over t[k] once t[k] is
+        /// consumed, and result limb k - 32 over t[k - 32], which is no longer needed by then
+        /// (column k ≥ 32 reads only m[k-31...31]).
         @inline(__always)
         func reduce(_ result: UnsafeMutablePointer<UInt64>) {
-            let mask = Montgomery2048.residueLimbMask
-            var carry: UInt128 = 0
-            for i in 0..<Workspace.n {
-                let column = columns[i] &+ carry
-                let m = UInt64(truncatingIfNeeded: column) & mask
-                carry = (column &>> 60) &+ UInt128(m)
-                // modulusAboveLowLimb[0] = 0: the row's first product adds nothing.
-                Workspace.addRow(columns + i, factor: m, times: modulusAboveLowLimb, steps: 5)
+            let t = product, p = modulus
+            var column = ColumnAccumulator()
+            for k in 0..<32 {
+                column.add(t[k])
+                Workspace.addProducts(t, p, column: k, indices: 0..<k, into: &column)
+                t[k] = column.retireWordCancelledByModulus()
             }
-            for k in Workspace.n..<(2 &* Workspace.n &- 1) {
-                let column = columns[k] &+ carry
-                result[k &- Workspace.n] = UInt64(truncatingIfNeeded: column) & mask
-                carry = column &>> 60
+            for k in 32..<63 {
+                column.add(t[k])
+                Workspace.addProducts(t, p, column: k, indices: (k &- 31)..<32, into: &column)
+                t[k &- 32] = column.retireWord()
             }
-            // The rest (below 2^9, as the result is below 2p < 2^2049) is the top limb.
-            result[Workspace.n &- 1] = UInt64(truncatingIfNeeded: carry)
+            column.add(t[63])
+            t[31] = column.retireWord()
+            subtractModulusIfNeeded(from: t, topBit: column.retireWord(), into: result)
         }
 
-        /// value = (bit == 1 ? 2·value : value), reduced below 2p again, for value < 2p and bit
-        /// 0 or 1. Adds `value & mask` to itself (no branch, no secret-dependent shift), then
-        /// subtracts 2p under a mask when the sum is at least 2p.
+        /// accumulator += Σ x[j]·y[column-j] for j in `indices`, two products per step into two
+        /// accumulators (two independent carry chains), merged at the end. Public bounds only.
+        /// Index arithmetic uses wrapping operators: the bounds are in 0...62, and checked
+        /// arithmetic would put overflow branches in the innermost loop.
+        @inline(__always)
+        static func addProducts(
+            _ x: UnsafePointer<UInt64>, _ y: UnsafePointer<UInt64>, column k: Int, indices: Range<Int>,
+            into accumulator: inout ColumnAccumulator
+        ) {
+            var second = ColumnAccumulator()
+            var j = indices.lowerBound
+            while j &+ 1 < indices.upperBound {
+                accumulator.add(x[j], y[k &- j])
+                second.add(x[j &+ 1], y[k &- j &- 1])
+                j &+= 2
+            }
+            if j < indices.upperBound {
+                accumulator.add(x[j], y[k &- j])
+            }
+            accumulator.add(second)
+        }
+
+        /// result = (topBit·2^2048 + value) mod p, for a value below 2p, in constant time:
+        /// value - p is always computed (into limbs 64..<96 of `product`) and a mask picks it
+        /// when there was no borrow or when `topBit` is set. `result` may equal `value`.
+        @inline(__always)
+        func subtractModulusIfNeeded(
+            from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>
+        ) {
+            let difference = product + 64, p = modulus
+            var borrow: UInt64 = 0
+            for k in 0..<32 {
+                // value - p - borrow wraps modulo 2^128; bit 64 and up are all ones on borrow.
+                let d = UInt128(value[k]) &- UInt128(p[k]) &- UInt128(borrow)
+                difference[k] = UInt64(truncatingIfNeeded: d)
+                borrow = UInt64(truncatingIfNeeded: d &>> 64) & 1
+            }
+            // Use the difference when value ≥ p: no borrow, or a set bit 2048 absorbed it.
+            let useDifference = ConstantTime.mask(fromBit: topBit | (borrow ^ 1))
+            for k in 0..<32 {
+                result[k] = ConstantTime.select(useDifference, difference[k], value[k])
+            }
+        }
+
+        /// value = (bit == 1 ? 2·value : value) mod p, for value < p and bit 0 or 1.
+        /// Adds `value & mask` to itself (no branch, no secret-dependent shift), then one
+        /// constant-time subtraction of p. Uses limbs 64..<96 of `product`.
         func conditionalDouble(_ value: UnsafeMutablePointer<UInt64>, bit: UInt64) {
-            let n = Workspace.n, limbMask = Montgomery2048.residueLimbMask
             let addend = ConstantTime.mask(fromBit: bit)
             var carry: UInt64 = 0
-            for k in 0..<n {
-                // Limbs are below 2^60, so the sum is below 2^61 + 1: no overflow.
-                let sum = value[k] &+ (value[k] & addend) &+ carry
-                value[k] = k == n - 1 ? sum : sum & limbMask
-                carry = sum &>> 60
+            for k in 0..<32 {
+                let s = UInt128(value[k]) &+ UInt128(value[k] & addend) &+ UInt128(carry)
+                value[k] = UInt64(truncatingIfNeeded: s)
+                carry = UInt64(truncatingIfNeeded: s &>> 64)
             }
-            // Borrow of value - 2p, limb by limb: a negative limb difference has its top bit set.
-            var borrow: UInt64 = 0
-            for k in 0..<n {
-                borrow = (value[k] &- twiceModulus[k] &- borrow) &>> 63
-            }
-            let subtract = ConstantTime.mask(fromBit: borrow ^ 1)
-            borrow = 0
-            for k in 0..<n {
-                let difference = value[k] &- (twiceModulus[k] & subtract) &- borrow
-                borrow = difference &>> 63
-                value[k] = k == n - 1 ? difference : difference & limbMask
-            }
+            subtractModulusIfNeeded(from: value, topBit: carry, into: value)
         }
 
-        /// value = R mod p (the Montgomery form of 1).
+        /// value = R mod p (the Montgomery form of 1) = 2^2048 - p, the two's complement of p.
         func setMontgomeryOne(_ value: UnsafeMutablePointer<UInt64>) {
-            Montgomery2048.residueConstants.one.withUnsafeBufferPointer {
-                value.update(from: $0.baseAddress!, count: Workspace.n)
+            var carry: UInt64 = 1
+            for k in 0..<32 {
+                let s = UInt128(~modulus[k]) &+ UInt128(carry)
+                value[k] = UInt64(truncatingIfNeeded: s)
+                carry = UInt64(truncatingIfNeeded: s &>> 64)
             }
         }
 
-        /// result (32 64-bit limbs) = value · R⁻¹ mod p, fully reduced (< p): a Montgomery
-        /// multiplication with the plain number 1 gives a value ≤ p, then one masked
-        /// subtraction of p. Uses `product`, `selected`.
+        /// result = value · R⁻¹ mod p: leaves Montgomery form by a Montgomery multiplication
+        /// with the plain number 1; the result is fully reduced (< p). Uses `product`, `selected`.
         func leaveMontgomeryForm(_ result: UnsafeMutablePointer<UInt64>, _ value: UnsafePointer<UInt64>) {
-            let one = selected
-            one.update(repeating: 0, count: Workspace.n)
-            one[0] = 1
-            // (value + M·p)/R < (2p + R·p)/R < p + 1.
-            multiply(one, value, one)
-            Montgomery2048.fromResidue(result, from: one)
-            Montgomery2048.subtractModulusIfNeeded(result, topBit: 0)
+            selected.update(repeating: 0, count: 32)
+            selected[0] = 1
+            multiply(result, value, selected)
         }
 
         /// selected = table[index] of the workspace's 16-entry table (see `selectEntry`).
@@ -366,16 +350,15 @@ enum Montgomery2048 {
             selectEntry(index, from: table, entryCount: Workspace.tableEntryCount)
         }
 
-        /// selected = entry `index` of `entryCount` consecutive 35-limb entries at `entries`,
+        /// selected = entry `index` of `entryCount` consecutive 32-limb entries at `entries`,
         /// reading every entry and combining them with masks, so neither the addresses read nor
         /// the branches taken depend on the secret index.
         func selectEntry(_ index: UInt64, from entries: UnsafePointer<UInt64>, entryCount: Int) {
-            let n = Workspace.n
-            for k in 0..<n { selected[k] = 0 }
+            for k in 0..<32 { selected[k] = 0 }
             for entry in 0..<entryCount {
                 let mask = ConstantTime.equalMask(UInt64(entry), index)
-                let row = entries + entry * n
-                for k in 0..<n {
+                let row = entries + entry * 32
+                for k in 0..<32 {
                     selected[k] |= row[k] & mask
                 }
             }
@@ -384,9 +367,9 @@ enum Montgomery2048 {
 
     // MARK: Exponentiation
 
-    /// result = base^exponent mod p, as 32 plain (non-Montgomery) 64-bit limbs, fully reduced.
+    /// result = base^exponent mod p, as plain (non-Montgomery) limbs, fully reduced.
     ///
-    /// `base` is 32 plain limbs, any value below 2^2048 (below 2p, which the arithmetic accepts).
+    /// `base` is 32 plain limbs, any value below 2^2048 (it is reduced mod p on entry).
     /// `exponent` is big-endian bytes of any length (empty means 0, giving 1).
     ///
     /// Fixed 4-bit windows from the most significant nibble: the table holds base^0 ... base^15;
@@ -398,20 +381,18 @@ enum Montgomery2048 {
     ) {
         let workspace = Workspace()
         defer { workspace.release() }
-        let n = Workspace.n
-        residueConstants.rSquared.withUnsafeBufferPointer { rSquared in
+        rSquaredLimbs.withUnsafeBufferPointer { rSquared in
             let table = workspace.table
-            // table[0] = 1, table[1] = base·R² ·R⁻¹ = base·R (Montgomery form; base < 2p suffices).
+            // table[0] = 1, table[1] = base·R² ·R⁻¹ = base·R (Montgomery form; base < R suffices).
             workspace.setMontgomeryOne(table)
-            toResidue(workspace.selected, from: base)
-            workspace.multiply(table + n, workspace.selected, rSquared.baseAddress!)
+            workspace.multiply(table + 32, base, rSquared.baseAddress!)
             for entry in 2..<Workspace.tableEntryCount {
-                let destination = table + entry * n
+                let destination = table + entry * 32
                 if entry % 2 == 0 {
                     // Public index: base^(2k) = (base^k)².
-                    workspace.square(destination, table + (entry / 2) * n)
+                    workspace.square(destination, table + (entry / 2) * 32)
                 } else {
-                    workspace.multiply(destination, table + (entry - 1) * n, table + n)
+                    workspace.multiply(destination, table + (entry - 1) * 32, table + 32)
                 }
             }
         }
@@ -426,7 +407,7 @@ enum Montgomery2048 {
                     // The first window needs no squarings of 1 (the same for every exponent).
                     first = false
                     workspace.selectTableEntry(nibble)
-                    accumulator.update(from: workspace.selected, count: n)
+                    accumulator.update(from: workspace.selected, count: 32)
                     continue
                 }
                 for _ in 0..<Workspace.windowBitCount {
@@ -443,9 +424,9 @@ enum Montgomery2048 {
     /// lengths without a comb table (all but 32 bytes, e.g. the reference's 259-bit 2^258 + r).
     ///
     /// Left to right over every bit of `exponent` (big-endian bytes): one squaring, then a
-    /// conditional doubling (add the value to itself masked by the bit, subtract 2p by mask).
-    /// A doubling costs a small fraction of a squaring, so this is nearly the cost of the
-    /// squarings alone. Same operations for every exponent of the same byte length.
+    /// conditional doubling (add the value to itself masked by the bit, subtract p by mask).
+    /// A doubling costs about 1/12 of a squaring, so this is nearly the cost of the squarings
+    /// alone. Same operations for every exponent of the same byte length.
     static func powerOfTwo(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
         let workspace = Workspace()
         defer { workspace.release() }
@@ -471,33 +452,32 @@ enum Montgomery2048 {
     /// Bits per piece, the comb's spacing: ⌈256 / 6⌉ = 43 (the last piece has 41 real bits).
     static let combSpacing = (combExponentByteCount * 8 + combTeethCount - 1) / combTeethCount
 
-    /// Lim–Lee comb table for 2^e with 256-bit e, in Montgomery form (64 entries × 35 limbs):
-    /// entry s = 2^(Σ_t s_t · 2^(43t)), the product of 2^(2^(43t)) over the bits t set in s.
-    /// Public constants (they depend only on p and the generator), computed at first use:
-    /// 215 squarings and 57 multiplications.
+    /// Lim–Lee comb table for 2^e with 256-bit e, in Montgomery form (64 entries × 32 limbs,
+    /// 16 KiB): entry s = 2^(Σ_t s_t · 2^(43t)), the product of 2^(2^(43t)) over the bits t set
+    /// in s. Public constants (they depend only on p and the generator), computed at first
+    /// use: 215 squarings and 57 multiplications.
     static let combTableLimbs: [UInt64] = {
-        let n = Workspace.n
         let workspace = Workspace()
-        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: combEntryCount * n)
+        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: combEntryCount * 32)
         defer {
             workspace.release()
             table.deallocate()
         }
         workspace.setMontgomeryOne(table)
-        (table + n).update(from: table, count: n)
-        workspace.conditionalDouble(table + n, bit: 1)
+        (table + 32).update(from: table, count: 32)
+        workspace.conditionalDouble(table + 32, bit: 1)
         for tooth in 1..<combTeethCount {
-            let destination = table + (1 << tooth) * n
-            destination.update(from: table + (1 << (tooth - 1)) * n, count: n)
+            let destination = table + (1 << tooth) * 32
+            destination.update(from: table + (1 << (tooth - 1)) * 32, count: 32)
             for _ in 0..<combSpacing {
                 workspace.square(destination, destination)
             }
         }
         for entry in 3..<combEntryCount where entry & (entry - 1) != 0 {
             let lowestBit = entry & (0 &- entry)
-            workspace.multiply(table + entry * n, table + (entry - lowestBit) * n, table + lowestBit * n)
+            workspace.multiply(table + entry * 32, table + (entry - lowestBit) * 32, table + lowestBit * 32)
         }
-        return Array(UnsafeBufferPointer(start: table, count: combEntryCount * n))
+        return Array(UnsafeBufferPointer(start: table, count: combEntryCount * 32))
     }()
 
     /// result = 2^exponent mod p for a 32-byte big-endian exponent, by the fixed-base comb:
@@ -523,7 +503,7 @@ enum Montgomery2048 {
                 }
                 workspace.selectEntry(index, from: table.baseAddress!, entryCount: combEntryCount)
                 if column == combSpacing - 1 {
-                    accumulator.update(from: workspace.selected, count: Workspace.n)
+                    accumulator.update(from: workspace.selected, count: 32)
                 } else {
                     workspace.square(accumulator, accumulator)
                     workspace.multiply(accumulator, accumulator, workspace.selected)
@@ -533,7 +513,7 @@ enum Montgomery2048 {
         workspace.leaveMontgomeryForm(result, accumulator)
     }
 
-    // MARK: Byte conversions (constant time in the values; loops depend on lengths only)
+    // MARK: Conversions (constant time in the values; loops depend on lengths only)
 
     /// Reads big-endian bytes (at most 256) into 32 little-endian limbs, zero-extending.
     static func loadLimbs(_ limbs: UnsafeMutablePointer<UInt64>, bigEndian bytes: UnsafeRawBufferPointer) {
