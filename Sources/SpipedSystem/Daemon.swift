@@ -27,8 +27,7 @@ public func errnoDescription(_ code: Int32) -> String {
 
 /// Daemonizing and pid files.
 public enum Daemon {
-    /// Detaches from the terminal: forks; the child calls `setsid()`, writes its pid (decimal,
-    /// newline-terminated) to `pidFilePath` when one is given, then tells the parent, which
+    /// Detaches from the terminal: forks; the child calls `setsid()`, writes its pid (decimal) to `pidFilePath` when one is given, then tells the parent, which
     /// exits with status 0 at that point (status 1 if the child failed first). Returns only in
     /// the child. Standard input, output and error stay open, as with the reference (use
     /// `--syslog` to stop writing warnings to stderr). Call it before any thread is started:
@@ -62,13 +61,13 @@ public enum Daemon {
         _ = write(readiness[1], &ready, 1)
     }
 
-    /// Writes `getpid()` in decimal followed by a newline to `path` (created mode 0644 or
-    /// truncated).
+    /// Writes `getpid()` in decimal, without a newline (as the reference does), to `path`
+    /// (created mode 0644, or truncated).
     public static func writePidFile(path: String) throws(DaemonError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .pidFileUnwritable(path: path, errno: errno) }
         defer { close(descriptor) }
-        let bytes = Array("\(getpid())\n".utf8)
+        let bytes = Array("\(getpid())".utf8)
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
