@@ -64,7 +64,12 @@ configuration.resolveIntervalSeconds = options.resolveIntervalSeconds.map { min(
 configuration.keepAlive = options.keepAlive
 configuration.bindAddress = options.bindAddress
 configuration.waitForDNS = options.waitForDNS
-configuration.log = { _, message in warnings.warn(message) }
+// Warnings and errors as `spiped: message`; routine information is not shown (the reference
+// says nothing on SIGTERM, for instance).
+configuration.log = { level, message in
+    if case .info = level { return }
+    warnings.warn(message)
+}
 
 // Resolves the addresses and binds the source socket (the proxy starts no thread yet).
 let proxy: Proxy
