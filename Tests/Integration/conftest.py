@@ -31,6 +31,14 @@ BINARIES = {
 }
 
 
+def pytest_sessionstart(session):
+    """Stops at once, with a clear message, when a binary under test is missing."""
+    missing = [path for pair in BINARIES.values() for path in pair.values() if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.exit("missing binaries: " + ", ".join(missing) + " (run `swift build -c release`, "
+                    "or set OUR_SPIPED/OUR_SPIPE)", returncode=2)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
