@@ -63,7 +63,7 @@ public struct SpipeOptions: Equatable, Sendable {
         if let extra = operands.first { throw .usage("unexpected argument: \(extra)") }
         if seen.contains("-f") && seen.contains("-g") { throw .usage("-f and -g cannot be used together") }
         guard let keyFilePath = texts["-k"] else { throw .usage("-k <key file> is required") }
-        let effectiveTimeout = (timeout ?? 0) == 0 ? 5.0 : timeout!
+        let effectiveTimeout = SpipedOptions.defaulted(timeout, to: 5)
         guard effectiveTimeout > 0 else { throw .usage("the connection timeout (-o) must be positive") }
         guard let targetText = texts["-t"] else { throw .usage("-t <target socket> is required") }
 

@@ -110,6 +110,12 @@ public struct SpipedOptions: Equatable, Sendable {
         OptionDefinition(name: "-v", takesArgument: false),
     ])
 
+    /// The reference's rule for durations: absent or zero (including -0) means the default.
+    static func defaulted(_ value: Double?, to standard: Double) -> Double {
+        guard let value, value != 0 else { return standard }
+        return value
+    }
+
     /// Options as they are collected, before defaults and cross-checks.
     private struct Draft {
         var seen: Set<String> = []
@@ -156,9 +162,9 @@ public struct SpipedOptions: Equatable, Sendable {
             if flags.contains("-f") && flags.contains("-g") { throw .usage("-f and -g cannot be used together") }
             guard let keyFilePath = texts["-k"] else { throw .usage("-k <key file> is required") }
             // 0 means "default" for both durations, as in the reference.
-            let timeout = (self.timeout ?? 0) == 0 ? 5.0 : self.timeout!
+            let timeout = SpipedOptions.defaulted(self.timeout, to: 5)
             guard timeout > 0 else { throw .usage("the connection timeout (-o) must be positive") }
-            let resolveInterval = (self.resolveInterval ?? 0) == 0 ? 60.0 : self.resolveInterval!
+            let resolveInterval = SpipedOptions.defaulted(self.resolveInterval, to: 60)
             let noResolve = flags.contains("-R")
             // The reference only notices -r together with -R when the value differs from 60.
             if noResolve && resolveInterval != 60 { throw .usage("-r and -R cannot be used together") }
