@@ -1,4 +1,5 @@
 // The wording of key-file warnings and errors shown by both programs.
+import Glibc
 import SpipedProtocol
 import SpipedSystem
 
@@ -18,7 +19,7 @@ extension KeyFileWarning {
 public func keyLoadFailureMessage(path: String, error: SpipedProtocolError) -> String {
     switch error {
     case .keyFileNotFound(let path):
-        return "Cannot open file: \(path): \(errnoDescription(2)); Error reading shared secret"
+        return "Cannot open file: \(path): \(errnoDescription(ENOENT)); Error reading shared secret"
     case .keyFileUnreadable(let path, let code):
         return "Error reading file: \(path): \(errnoDescription(code)); Error reading shared secret"
     default:
