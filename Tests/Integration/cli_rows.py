@@ -48,6 +48,8 @@ for n in ["0", "1", "100", "1000000", "100000000000", "0x10", "010", "+5", " 5",
 for n in ["abc", "", "1.5", "5x", "5 ", "99999999999999999999999", "0x"]:
     d("-e", *B, "-n", n)
 d("-e", *B, "-n", "5", "-n", "6")
+# A zero value still counts as given (the reference tracks "set", not "non-zero").
+d("-e", *B, "-n", "0", "-n", "5"); d("-e", *B, "-o", "0", "-o", "5"); d("-e", *B, "-r", "0", "-r", "5"); d("-e", *B, "-p", "", "-p", "x")
 # Pid file, syslog, unknown options, operands.
 d("-e", *B, "-p", "@DIR@/x.pid"); d("-e", *B, "-p", "a", "-p", "b"); d("-e", *B, "-p", "")
 d("-e", *B, "--syslog"); d("-e", *B, "--syslog", "--syslog"); d("-e", *B, "--syslog=1"); d("-e", *B, "--bogus")
