@@ -237,6 +237,23 @@ class Processes:
                 pass
 
 
+TEST_TIME_LIMIT_SECONDS = 90
+
+
+@pytest.fixture(autouse=True)
+def time_limit():
+    """Fails a test that runs longer than TEST_TIME_LIMIT_SECONDS (a hung binary must not
+    stall the whole suite); uses SIGALRM, so it interrupts the main thread's blocking calls."""
+    def expired(signum, frame):
+        raise TimeoutError(f"test exceeded {TEST_TIME_LIMIT_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TEST_TIME_LIMIT_SECONDS)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.fixture
 def procs(tmp_path):
     p = Processes(tmp_path)
