@@ -102,6 +102,7 @@ def classify(binary, program, args, directory, key, source, target, timeout=10.0
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=directory)
         deadline = time.monotonic() + timeout
         outcome = None
+        grace_end = None
         try:
             while outcome is None:
                 code = proc.poll()
@@ -114,6 +115,13 @@ def classify(binary, program, args, directory, key, source, target, timeout=10.0
                     else:
                         outcome = "refuse"
                 elif program == "spiped" and is_listening(source):
+                    # -u is checked after binding (the reference refuses `-u user:` only when it
+                    # drops privileges), so such a row only counts as running if it survives that.
+                    if "-u" in args:
+                        grace_end = grace_end or time.monotonic() + 1.0
+                        if time.monotonic() < grace_end:
+                            time.sleep(0.01)
+                            continue
                     outcome = "run"
                 elif time.monotonic() > deadline:
                     outcome = "hang"
