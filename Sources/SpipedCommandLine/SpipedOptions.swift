@@ -53,7 +53,7 @@ public struct SpipedOptions: Equatable, Sendable {
     public var resolveIntervalSeconds: Double?
     /// `-p`: pid file, default `<-s text>.pid` (relative paths are relative to the working directory).
     public var pidFilePath: String
-    /// `--syslog`: after daemonizing, send warnings to syslog instead of stderr.
+    /// `--syslog`: once running (after daemonizing, or after binding under `-F`), send warnings to syslog instead of stderr.
     public var useSyslog: Bool
     /// `-u`: user and/or group to switch to after binding.
     public var privileges: PrivilegeDropSpec?

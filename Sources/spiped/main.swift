@@ -80,6 +80,10 @@ if !options.foreground && !daemonizeEarly {
     if options.useSyslog { warnings.switchToSyslog() }
 }
 
+// Unlike the reference, --syslog applies in the foreground too (e.g. under a supervisor that
+// does not capture stderr); start-up errors above still went to stderr.
+if options.useSyslog && options.foreground { warnings.switchToSyslog() }
+
 if let privileges = options.privileges {
     do {
         for warning in try Privileges.drop(to: privileges) { warnings.warn(warning) }

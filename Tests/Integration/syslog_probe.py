@@ -12,6 +12,7 @@ import tempfile
 import time
 
 binary, reference, key, workdir = sys.argv[1:5]
+foreground = sys.argv[5:6] == ["-F"]  # our extension: --syslog also applies under -F
 saved = tempfile.mkdtemp()
 subprocess.run(["mount", "--bind", "/dev", saved], check=True)
 subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/dev"], check=True)
@@ -28,10 +29,14 @@ log.settimeout(0.2)
 echo = EchoServer(tcp_address(free_port()))
 source = tcp_address(free_port())
 pidfile = os.path.join(workdir, "syslog.pid")
+command = [binary, "-d", "-s", source, "-t", echo.address, "-k", key, "-n", "1", "--syslog", "-p", pidfile]
 with open(os.path.join(workdir, "daemon.stderr"), "wb") as err:
-    subprocess.run([binary, "-d", "-s", source, "-t", echo.address, "-k", key, "-n", "1", "--syslog", "-p", pidfile],
-                   stdin=subprocess.DEVNULL, stdout=err, stderr=err, check=True, timeout=20)
-pid = int(open(pidfile).read())
+    if foreground:
+        pid = subprocess.Popen(command + ["-F"], stdin=subprocess.DEVNULL, stdout=err, stderr=err).pid
+        wait_until(lambda: is_listening(source))
+    else:
+        subprocess.run(command, stdin=subprocess.DEVNULL, stdout=err, stderr=err, check=True, timeout=20)
+        pid = int(open(pidfile).read())
 entry = tcp_address(free_port())
 client = subprocess.Popen([reference, "-e", "-s", entry, "-t", source, "-k", key, "-F", "-o", "30"],
                           stderr=subprocess.DEVNULL)
