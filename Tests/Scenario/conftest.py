@@ -33,16 +33,14 @@ PIPE_COMBINATIONS = [
 ]
 
 
-def _require_executable(path: Path, hint: str) -> None:
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"spiped binary not found or not executable: {path} ({hint})", pytrace=False)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def spiped_binaries() -> None:
-    """A missing binary is an error, not a skip: a silently skipped suite proves nothing."""
-    _require_executable(OUR_SPIPED, "run `swift build -c release` or set OUR_SPIPED")
-    _require_executable(REF_SPIPED, "apt-get install spiped or set REF_SPIPED")
+def pytest_sessionstart(session) -> None:
+    """A missing binary stops the run with an error, not skips: a skipped suite proves
+    nothing."""
+    for path, hint in ((OUR_SPIPED, "run `swift build -c release` or set OUR_SPIPED"),
+                       (REF_SPIPED, "apt-get install spiped or set REF_SPIPED")):
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            pytest.exit(f"spiped binary not found or not executable: {path} ({hint})",
+                        returncode=1)
 
 
 def require_program(name: str) -> str:

@@ -181,6 +181,21 @@ def start_spiped(group: ProcessGroup, binary: Path, mode: str, source: str, targ
     return process
 
 
+def start_spiped_on_free_port(group: ProcessGroup, binary: Path, mode: str, target: str,
+                              key: Path, name: str) -> tuple[int, ManagedProcess]:
+    """Starts spiped with a free 127.0.0.1 port as its source. Other programs on this machine
+    pick ports too, so a lost race ("Address already in use") is retried with another port."""
+    for attempt in range(3):
+        port = free_tcp_port()
+        try:
+            return port, start_spiped(group, binary, mode, tcp_address(port), target, key,
+                                      f"{name}-{port}")
+        except AssertionError as error:
+            if attempt == 2 or "Address already in use" not in str(error):
+                raise
+    raise AssertionError("unreachable")
+
+
 class Pipe:
     """An spiped -e → spiped -d pair in front of `target`: applications connect to
     127.0.0.1:`plain_port`; encrypted traffic crosses 127.0.0.1:`encrypted_port`."""
@@ -188,18 +203,17 @@ class Pipe:
     def __init__(self, group: ProcessGroup, encrypt_binary: Path, decrypt_binary: Path,
                  target: str, encrypt_key: Path, decrypt_key: Path,
                  client_source: str | None = None):
-        self.encrypted_port = free_tcp_port()
-        self.decrypt = start_spiped(group, decrypt_binary, "-d", tcp_address(self.encrypted_port),
-                                    target, decrypt_key, f"spiped-d-{self.encrypted_port}")
+        self.encrypted_port, self.decrypt = start_spiped_on_free_port(
+            group, decrypt_binary, "-d", target, decrypt_key, "spiped-d")
+        encrypted_target = tcp_address(self.encrypted_port)
         if client_source is None:
-            self.plain_port = free_tcp_port()
-            client_source = tcp_address(self.plain_port)
+            self.plain_port, self.encrypt = start_spiped_on_free_port(
+                group, encrypt_binary, "-e", encrypted_target, encrypt_key, "spiped-e")
         else:
             self.plain_port = None
-        self.client_source = client_source
-        self.encrypt = start_spiped(group, encrypt_binary, "-e", client_source,
-                                    tcp_address(self.encrypted_port), encrypt_key,
-                                    f"spiped-e-{self.encrypted_port}")
+            self.encrypt = start_spiped(group, encrypt_binary, "-e", client_source,
+                                        encrypted_target, encrypt_key,
+                                        f"spiped-e-{self.encrypted_port}")
 
     def assert_running(self) -> None:
         """Both ends must survive everything the tests do to them."""
