@@ -8,9 +8,9 @@ client actions the demo needs. Standard library only.
         connect *without* spiped, send TEXT, read until the far end closes; exit 0 if the
         connection was closed within S seconds and ANSWER never came back, 1 otherwise
   echo-target.py free-ports N          print N different TCP ports on 127.0.0.1, free right now
-  echo-target.py wait-listening --port P [--limit S]
+  echo-target.py wait-listening --port P [--limit S] [--pid PID]
         wait until something listens on 127.0.0.1:P, without connecting to it (an spiped -e
-        would open a pipe for a test connection); exit 1 after S seconds
+        would open a pipe for a test connection); exit 1 after S seconds or if PID exits
 """
 
 import argparse
@@ -99,12 +99,25 @@ def listening_ports() -> set:
     return ports
 
 
-def wait_listening(port: int, limit: float) -> int:
+def process_gone(pid: int) -> bool:
+    """True once `pid` has exited (a zombie waiting for its parent counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def wait_listening(port: int, limit: float, pid: int | None) -> int:
     if not os.path.exists("/proc/net/tcp"):
         time.sleep(1)  # No socket table to read (not Linux): give the program a moment.
         return 0
     deadline = time.monotonic() + limit
     while port not in listening_ports():
+        if pid is not None and process_gone(pid):
+            print(f"the program that should listen on 127.0.0.1:{port} has exited",
+                  file=sys.stderr)
+            return 1
         if time.monotonic() > deadline:
             print(f"nothing is listening on 127.0.0.1:{port} after {limit} s", file=sys.stderr)
             return 1
@@ -137,6 +150,8 @@ def main() -> int:
             sub.add_argument("text")
         if name == "probe":
             sub.add_argument("--forbidden", required=True)
+        if name == "wait-listening":
+            sub.add_argument("--pid", type=int, help="give up early if this process exits")
     actions.add_parser("free-ports").add_argument("count", type=int)
     args = parser.parse_args()
     if args.action == "serve":
@@ -146,7 +161,7 @@ def main() -> int:
     if args.action == "probe":
         return probe(args.port, args.text, args.forbidden, args.limit)
     if args.action == "wait-listening":
-        return wait_listening(args.port, args.limit)
+        return wait_listening(args.port, args.limit, args.pid)
     return free_ports(args.count)
 
 
