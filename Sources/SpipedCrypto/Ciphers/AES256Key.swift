@@ -1,4 +1,3 @@
-import Glibc
 
 /// An expanded AES-256 key; the schedule is wiped when the key is released.
 ///
@@ -47,7 +46,7 @@ public final class AES256Key: @unchecked Sendable {
     }
 
     deinit {
-        Self.wipe(schedule, byteCount: scheduleByteCount)
+        SecureWipe.wipe(UnsafeMutableRawBufferPointer(start: schedule, count: scheduleByteCount))
         schedule.deallocate()
     }
 
@@ -81,11 +80,5 @@ public final class AES256Key: @unchecked Sendable {
     /// (65 blocks), so the two layouts never differ.
     public func spipedCTRXor(packetNumber: UInt64, input: UnsafeRawPointer, output: UnsafeMutableRawPointer, count: Int) {
         engine.ctrXor(schedule, packetNumber, 0, input, output, count)
-    }
-
-    /// Zeroes `byteCount` bytes with glibc's `explicit_bzero`, which the compiler may not
-    /// remove even when the memory is freed right after.
-    static func wipe(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
-        explicit_bzero(pointer, byteCount)
     }
 }

@@ -80,7 +80,7 @@ public enum AES256Portable {
                 schedule.storeBytes(of: multipliers.littleEndian, toByteOffset: offset + 8, as: UInt64.self)
             }
             // The plain round keys are secret: clear them before the stack space is reused.
-            AES256Key.wipe(UnsafeMutableRawPointer(words.baseAddress!), byteCount: 60 * 4)
+            SecureWipe.wipe(UnsafeMutableRawBufferPointer(words))
         }
     }
 

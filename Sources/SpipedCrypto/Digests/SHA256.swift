@@ -1,4 +1,3 @@
-import Glibc
 
 /// SHA-256 (FIPS 180-4), one-shot or incremental.
 ///
@@ -140,8 +139,8 @@ public struct SHA256: Sendable {
 
     /// Zeroes the chaining state, the buffered input and the counters.
     mutating func wipe() {
-        withUnsafeMutableBytes(of: &state) { SHA256.zeroize($0) }
-        withUnsafeMutableBytes(of: &partialBlock) { SHA256.zeroize($0) }
+        withUnsafeMutableBytes(of: &state) { SecureWipe.wipe($0) }
+        withUnsafeMutableBytes(of: &partialBlock) { SecureWipe.wipe($0) }
         partialByteCount = 0
         totalByteCount = 0
     }
@@ -154,13 +153,5 @@ public struct SHA256: Sendable {
                 compress(state.baseAddress!.assumingMemoryBound(to: UInt32.self), block.baseAddress!, 1)
             }
         }
-    }
-
-    /// Overwrites `buffer` with zeros in a way the optimizer may not remove (glibc's
-    /// `explicit_bzero`). Used by the digest, MAC and KDF code for their own intermediate
-    /// secrets; stands in until `SecureWipe` is available.
-    static func zeroize(_ buffer: UnsafeMutableRawBufferPointer) {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-        explicit_bzero(base, buffer.count)
     }
 }

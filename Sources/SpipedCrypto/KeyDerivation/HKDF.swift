@@ -38,7 +38,7 @@ public enum HKDF {
                     counter &+= 1
                 }
             }
-            SHA256.zeroize(previous)
+            SecureWipe.wipe(previous)
         }
         keyed.wipe()
         return output

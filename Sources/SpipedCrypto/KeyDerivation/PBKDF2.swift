@@ -48,9 +48,9 @@ public enum PBKDF2 {
                         blockNumber &+= 1
                     }
                 }
-                SHA256.zeroize(sum)
+                SecureWipe.wipe(sum)
             }
-            SHA256.zeroize(chain)
+            SecureWipe.wipe(chain)
         }
         keyed.wipe()
         saltAbsorbed.wipe()

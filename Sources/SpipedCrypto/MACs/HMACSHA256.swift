@@ -31,7 +31,7 @@ public struct HMACSHA256: Sendable {
             inner.update(UnsafeRawBufferPointer(block))
             for index in 0..<SHA256.blockByteCount { block[index] ^= 0x36 ^ 0x5c }   // now K0 ⊕ opad
             outer.update(UnsafeRawBufferPointer(block))
-            SHA256.zeroize(block)
+            SecureWipe.wipe(block)
         }
         self.inner = inner
         self.outer = outer
@@ -62,7 +62,7 @@ public struct HMACSHA256: Sendable {
             inner.finalize(into: digest)
             outer.update(UnsafeRawBufferPointer(digest))
             outer.finalize(into: output)
-            SHA256.zeroize(digest)
+            SecureWipe.wipe(digest)
         }
     }
 
