@@ -1,4 +1,3 @@
-
 /// An expanded AES-256 key; the schedule is wiped when the key is released.
 ///
 /// The schedule storage is allocated once (16-byte aligned) and filled by the backend's

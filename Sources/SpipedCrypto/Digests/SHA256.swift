@@ -1,4 +1,3 @@
-
 /// SHA-256 (FIPS 180-4), one-shot or incremental.
 ///
 /// `update` may be called any number of times with inputs of any size: whole 64-byte blocks are
