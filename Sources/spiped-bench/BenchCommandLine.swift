@@ -75,7 +75,7 @@ enum BenchCommandLine {
         if let hardware = CryptoBackendSelection.hardwareIfAvailable {
             backends.append(hardware)
         } else if options.format == .table {
-            print("(no hardware backend on this CPU: portable figures only)")
+            print("(no hardware backend: the CPU lacks AES-NI/SHA-NI or a self-test failed; portable figures only)")
         }
         if let kind = options.backendKind {
             backends = backends.filter { $0.kind == kind }
