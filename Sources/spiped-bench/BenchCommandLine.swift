@@ -6,10 +6,12 @@ import SpipedCryptoAccelerated
 enum BenchCommandLine {
     /// The usage text shown by `help` and after a bad argument.
     static let usage = """
-        usage: spiped-bench crypto [--json] [--seconds S] [--only NAME[,NAME...]] [--backend portable|hardware]
+        usage: spiped-bench crypto [--json] [--seconds S] [--clock monotonic|thread-cpu]
+                                 [--only NAME[,NAME...]] [--backend portable|hardware]
 
           --json      one JSON object per line: {"name", "backend", "unit", "value"}
           --seconds   minimum measured time per figure (default 0.5)
+          --clock     monotonic: real time (default); thread-cpu: CPU time of the benchmark thread
           --only      run only these benchmarks: \(CryptoBenchmarks.all.map(\.name).joined(separator: ", "))
           --backend   run only this backend (default: portable, and hardware when the CPU has it)
         """
@@ -18,8 +20,8 @@ enum BenchCommandLine {
     struct CryptoOptions {
         /// Output format.
         var format = ResultOutput.Format.table
-        /// Minimum measured seconds per figure.
-        var minimumSeconds = 0.5
+        /// Measuring time and clock.
+        var measurement = MeasurementSettings(minimumSeconds: 0.5, clock: .monotonic)
         /// Benchmark names to run; nil runs all.
         var onlyNames: [String]? = nil
         /// Backend kind to run; nil runs every available one.
@@ -52,7 +54,10 @@ enum BenchCommandLine {
                 options.format = .jsonLines
             case "--seconds":
                 guard let text = remaining.popFirst(), let seconds = Double(text), seconds > 0 else { exitWithUsage() }
-                options.minimumSeconds = seconds
+                options.measurement.minimumSeconds = seconds
+            case "--clock":
+                guard let text = remaining.popFirst(), let clock = BenchmarkClock(rawValue: text) else { exitWithUsage() }
+                options.measurement.clock = clock
             case "--only":
                 guard let text = remaining.popFirst() else { exitWithUsage() }
                 let names = text.split(separator: ",").map(String.init)
@@ -86,7 +91,7 @@ enum BenchCommandLine {
             // Code that takes no backend runs once; it is the same code either way.
             let runOn = benchmark.usesBackend ? backends : backends.filter { $0.kind == .portable }
             for backend in runOn {
-                let measurement = benchmark.measure(backend, options.minimumSeconds)
+                let measurement = benchmark.measure(backend, options.measurement)
                 ResultOutput.printResult(benchmark.result(of: measurement, backendName: backend.kind.rawValue),
                                          format: options.format)
             }

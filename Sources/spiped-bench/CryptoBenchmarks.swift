@@ -32,8 +32,8 @@ struct CryptoBenchmark: Sendable {
     let bytesPerOperation: Int?
     /// False for code that takes no backend (Diffie-Hellman): it runs once, labelled portable.
     let usesBackend: Bool
-    /// Measures the operation for at least the given seconds.
-    let measure: @Sendable (_ backend: CryptoBackend, _ minimumSeconds: Double) -> RateMeasurement
+    /// Measures the operation for at least the settings' minimum time.
+    let measure: @Sendable (_ backend: CryptoBackend, _ settings: MeasurementSettings) -> RateMeasurement
 
     /// Converts a measurement into the figure this benchmark reports.
     func result(of measurement: RateMeasurement, backendName: String) -> BenchmarkResult {
@@ -84,11 +84,11 @@ enum CryptoBenchmarks {
     }
 
     /// SHA-256 of a 1024-byte buffer, one complete hash (init, update, finalize) per operation.
-    static func measureSHA256(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
+    static func measureSHA256(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
         let input = patternBuffer(byteCount: bufferByteCount)
         let digest = patternBuffer(byteCount: SHA256.digestByteCount)
         defer { input.deallocate(); digest.deallocate() }
-        return .runTimingWholeBatch(minimumSeconds: minimumSeconds) { operations in
+        return .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 var hash = SHA256(backend: backend)
                 hash.update(UnsafeRawBufferPointer(input))
@@ -100,12 +100,12 @@ enum CryptoBenchmarks {
 
     /// HMAC-SHA256 of a 1024-byte buffer; the keyed state is prepared once and copied per
     /// message, as the packet layer does.
-    static func measureHMACSHA256(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
+    static func measureHMACSHA256(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
         let input = patternBuffer(byteCount: bufferByteCount)
         let tag = patternBuffer(byteCount: HMACSHA256.tagByteCount)
         defer { input.deallocate(); tag.deallocate() }
         let keyed = HMACSHA256(key: Array(repeating: 0x4b, count: 32), backend: backend)
-        return .runTimingWholeBatch(minimumSeconds: minimumSeconds) { operations in
+        return .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 var mac = keyed
                 mac.update(UnsafeRawBufferPointer(input))
@@ -116,7 +116,7 @@ enum CryptoBenchmarks {
     }
 
     /// AES-256 in spiped's CTR layout over 1024 bytes, a new packet number per operation.
-    static func measureAES256CTR(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
+    static func measureAES256CTR(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
         let input = patternBuffer(byteCount: bufferByteCount)
         let output = patternBuffer(byteCount: bufferByteCount)
         defer { input.deallocate(); output.deallocate() }
@@ -127,7 +127,7 @@ enum CryptoBenchmarks {
             failBenchmark("AES256Key: \(error)")
         }
         var packetNumber: UInt64 = 0
-        return .runTimingWholeBatch(minimumSeconds: minimumSeconds) { operations in
+        return .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 key.spipedCTRXor(packetNumber: packetNumber, input: input.baseAddress!,
                                  output: output.baseAddress!, count: bufferByteCount)
@@ -139,12 +139,12 @@ enum CryptoBenchmarks {
 
     /// Sealing one 1024-byte payload into a 1060-byte packet per operation, with a session
     /// made by a real in-memory handshake.
-    static func measurePacketSeal(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
+    static func measurePacketSeal(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
         let session = establishSession(backend: backend)
         let payload = patternBuffer(byteCount: PacketSealer.maximumPayloadByteCount)
         let packet = patternBuffer(byteCount: PacketSealer.packetByteCount)
         defer { payload.deallocate(); packet.deallocate() }
-        return .runTimingWholeBatch(minimumSeconds: minimumSeconds) { operations in
+        return .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 sealOnePacket(session.clientSealer, payload: payload, into: packet)
                 blackHole(packet[0])
@@ -154,14 +154,14 @@ enum CryptoBenchmarks {
 
     /// Verifying and decrypting one 1060-byte packet per operation. Packets are sealed in
     /// untimed chunks beforehand (the opener needs them in counter order); only opening is timed.
-    static func measurePacketOpen(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
+    static func measurePacketOpen(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
         let session = establishSession(backend: backend)
         let chunkPacketCount = 4096
         let payload = patternBuffer(byteCount: PacketSealer.maximumPayloadByteCount)
         let packets = patternBuffer(byteCount: chunkPacketCount * PacketSealer.packetByteCount)
         let plaintext = patternBuffer(byteCount: PacketSealer.maximumPayloadByteCount)
         defer { payload.deallocate(); packets.deallocate(); plaintext.deallocate() }
-        return .run(minimumSeconds: minimumSeconds) { operations in
+        return .run(minimumSeconds: settings.minimumSeconds) { operations in
             var remaining = operations
             var timedSeconds = 0.0
             while remaining > 0 {
@@ -171,7 +171,7 @@ enum CryptoBenchmarks {
                         rebasing: packets[(index * PacketSealer.packetByteCount)...].prefix(PacketSealer.packetByteCount))
                     sealOnePacket(session.clientSealer, payload: payload, into: slot)
                 }
-                let start = MonotonicClock.now()
+                let start = settings.clock.now()
                 for index in 0..<count {
                     let slot = UnsafeRawBufferPointer(
                         rebasing: packets[(index * PacketSealer.packetByteCount)...].prefix(PacketSealer.packetByteCount))
@@ -185,7 +185,7 @@ enum CryptoBenchmarks {
                     }
                     blackHole(plaintext[0])
                 }
-                timedSeconds += MonotonicClock.now() - start
+                timedSeconds += settings.clock.now() - start
                 remaining -= count
             }
             return timedSeconds
@@ -193,8 +193,8 @@ enum CryptoBenchmarks {
     }
 
     /// Drawing a private exponent from the kernel and computing its public value 2^x mod p.
-    static func measureDHGenerate(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
-        .runTimingWholeBatch(minimumSeconds: minimumSeconds) { operations in
+    static func measureDHGenerate(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
+        .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 do {
                     let exponent = try DHPrivateExponent()
@@ -207,7 +207,7 @@ enum CryptoBenchmarks {
     }
 
     /// Validating a peer's public value and computing the shared secret y^x mod p.
-    static func measureDHShared(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
+    static func measureDHShared(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
         let ownExponent: DHPrivateExponent
         let peerValue: [UInt8]
         do {
@@ -216,7 +216,7 @@ enum CryptoBenchmarks {
         } catch {
             failBenchmark("DHPrivateExponent: \(error)")
         }
-        return .runTimingWholeBatch(minimumSeconds: minimumSeconds) { operations in
+        return .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 do {
                     let secret = try ownExponent.sharedSecret(peerPublicValue: peerValue, requireForwardSecrecy: true)
@@ -230,8 +230,8 @@ enum CryptoBenchmarks {
 
     /// A complete client/server handshake in memory (both sides' work: two key pairs, two
     /// shared secrets, the MACs and key derivations), the CPU cost of one connection.
-    static func measureHandshake(backend: CryptoBackend, minimumSeconds: Double) -> RateMeasurement {
-        .runTimingWholeBatch(minimumSeconds: minimumSeconds) { operations in
+    static func measureHandshake(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
+        .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 let session = establishSession(backend: backend)
                 blackHole(UInt8(truncatingIfNeeded: ObjectIdentifier(session.clientSealer).hashValue))

@@ -29,13 +29,21 @@ struct RateMeasurement {
         return RateMeasurement(operations: operations, seconds: seconds)
     }
 
-    /// Like `run(minimumSeconds:_:)` for a batch that is timed as a whole: `batch(n)` performs `n`
-    /// operations.
-    static func runTimingWholeBatch(minimumSeconds: Double, _ batch: (_ operations: Int) -> Void) -> RateMeasurement {
-        run(minimumSeconds: minimumSeconds) { operations in
-            let start = MonotonicClock.now()
+    /// Like `run(minimumSeconds:_:)` for a batch that is timed as a whole with the settings' clock:
+    /// `batch(n)` performs `n` operations.
+    static func runTimingWholeBatch(_ settings: MeasurementSettings, _ batch: (_ operations: Int) -> Void) -> RateMeasurement {
+        run(minimumSeconds: settings.minimumSeconds) { operations in
+            let start = settings.clock.now()
             batch(operations)
-            return MonotonicClock.now() - start
+            return settings.clock.now() - start
         }
     }
+}
+
+/// How long to measure each figure and with which clock.
+struct MeasurementSettings: Sendable {
+    /// Minimum seconds of measured work per figure.
+    var minimumSeconds: Double
+    /// The clock intervals are read from.
+    var clock: BenchmarkClock
 }
