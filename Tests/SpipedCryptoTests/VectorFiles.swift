@@ -51,7 +51,8 @@ enum VectorFiles {
             if !current.isEmpty { result.append(Record(section: section, fields: current)) }
             current = [:]
         }
-        for rawLine in try text(relativePath).split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on any line break: CAVP files use CRLF, which Swift treats as one Character.
+        for rawLine in try text(relativePath).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { flush(); continue }
             if line.hasPrefix("#") { continue }
