@@ -1,1 +1,10 @@
-print("not yet")
+// spiped-bench: measures the crypto library the way spiped uses it.
+//
+//   spiped-bench crypto [--json] [--seconds S] [--clock monotonic|thread-cpu]
+//                       [--only NAME[,NAME...]] [--backend portable|hardware]
+//
+// Every figure is timed with CLOCK_MONOTONIC (or the thread's CPU clock) over at least S
+// seconds (default 0.5).
+import Glibc
+
+BenchCommandLine.run(arguments: Array(CommandLine.arguments.dropFirst()))
