@@ -1,0 +1,47 @@
+/// Comparisons and selections whose running time does not depend on secret values.
+///
+/// Constant time here means: no branch and no memory index depends on the contents of the
+/// inputs, only on their lengths. The compiler is trusted not to turn the mask arithmetic
+/// back into branches (it does not on x86-64 for these patterns: it emits and/or/cmov).
+public enum ConstantTime {
+    /// True when the buffers are equal; time depends only on the length.
+    ///
+    /// Buffers of different lengths are unequal at once (lengths are public). Otherwise every
+    /// byte pair is XORed and the differences are ORed together, with no early exit.
+    public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in 0..<a.count {
+            difference |= a[index] ^ b[index]
+        }
+        return difference == 0
+    }
+
+    /// True when the arrays are equal; time depends only on the length.
+    public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { aBytes in
+            b.withUnsafeBytes { bBytes in equal(aBytes, bBytes) }
+        }
+    }
+
+    /// All ones when `bit` is 1, zero when it is 0 (`bit` must be 0 or 1). No branch.
+    @inline(__always)
+    static func mask(fromBit bit: UInt64) -> UInt64 {
+        0 &- bit
+    }
+
+    /// All ones when `a == b`, zero otherwise, without a branch.
+    @inline(__always)
+    static func equalMask(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let difference = a ^ b
+        // (d | -d) has its top bit set exactly when d != 0.
+        let nonZeroBit = (difference | (0 &- difference)) >> 63
+        return nonZeroBit &- 1
+    }
+
+    /// `whenOnes` where `mask` is all ones, `whenZero` where it is zero.
+    @inline(__always)
+    static func select(_ mask: UInt64, _ whenOnes: UInt64, _ whenZero: UInt64) -> UInt64 {
+        (whenOnes & mask) | (whenZero & ~mask)
+    }
+}

@@ -1,0 +1,76 @@
+import Glibc
+
+/// Randomness from the kernel's getrandom(2), and nothing else.
+///
+/// Layers (after apple/swift-system): `getrandomSystemCall` is the raw call, `fill(_:using:)`
+/// decides retries (EINTR, short reads) in one place and takes the raw call as a parameter so
+/// tests can inject failures, and the public `fill` throws. A failure is reported as
+/// `CryptoError.randomnessUnavailable(errno:)`; there is deliberately no fallback source.
+public enum SystemRandom {
+    /// Fills the buffer from getrandom(2), retrying on EINTR and short reads; throws if the kernel cannot.
+    public static func fill(_ buffer: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+        try fill(buffer, using: getrandomSystemCall).get()
+    }
+
+    /// `count` random bytes from getrandom(2).
+    public static func bytes(_ count: Int) throws(CryptoError) -> [UInt8] {
+        precondition(count >= 0, "negative byte count")
+        var result = [UInt8](repeating: 0, count: count)
+        // withUnsafeMutableBytes rethrows untyped errors, so carry the typed result out instead.
+        let outcome = result.withUnsafeMutableBytes { fill($0, using: getrandomSystemCall) }
+        try outcome.get()
+        return result
+    }
+
+    /// What one raw read returned: a byte count, or the errno of a failure.
+    enum ReadOutcome: Equatable {
+        /// This many bytes were written at the start of the requested range.
+        case read(Int)
+        /// The call failed with this errno.
+        case failed(errno: Int32)
+    }
+
+    /// The retry loop: asks `read` for the bytes still missing until the buffer is full.
+    /// EINTR and short reads are retried; any other failure, or a zero-byte read (which would
+    /// otherwise spin forever), ends the loop with `randomnessUnavailable`.
+    static func fill(
+        _ buffer: UnsafeMutableRawBufferPointer,
+        using read: (_ start: UnsafeMutableRawPointer, _ count: Int) -> ReadOutcome
+    ) -> Result<Void, CryptoError> {
+        guard let start = buffer.baseAddress else { return .success(()) }
+        var filled = 0
+        while filled < buffer.count {
+            let wanted = buffer.count - filled
+            switch read(start + filled, wanted) {
+            case .read(let count) where count > 0 && count <= wanted:
+                filled += count
+            case .read:
+                return .failure(.randomnessUnavailable(errno: EIO))
+            case .failed(errno: EINTR):
+                continue
+            case .failed(let code):
+                return .failure(.randomnessUnavailable(errno: code))
+            }
+        }
+        return .success(())
+    }
+
+    /// getrandom(2) with flags 0: blocks until the kernel pool is initialised, then reads
+    /// from the same source as /dev/urandom.
+    static func getrandomSystemCall(_ start: UnsafeMutableRawPointer, _ count: Int) -> ReadOutcome {
+        guard let function = getrandomFunction else { return .failed(errno: ENOSYS) }
+        let result = function(start, count, 0)
+        return result < 0 ? .failed(errno: errno) : .read(result)
+    }
+
+    /// The C signature of glibc's `ssize_t getrandom(void *buf, size_t buflen, unsigned int flags)`.
+    private typealias GetrandomFunction = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
+
+    /// glibc's getrandom (2.25 and later), looked up once. Swift's Glibc module does not
+    /// include <sys/random.h>, so the symbol is resolved with dlsym; nil on an older libc.
+    private static let getrandomFunction: GetrandomFunction? = {
+        // RTLD_DEFAULT is ((void *) 0): search the global symbol scope.
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getrandom") else { return nil }
+        return unsafeBitCast(symbol, to: GetrandomFunction.self)
+    }()
+}
