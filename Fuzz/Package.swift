@@ -25,6 +25,8 @@ let package = Package(
     targets: [
         .target(name: "FuzzSupport"),
         fuzzTarget("diff-sha256", [crypto, accelerated]),
+        fuzzTarget("diff-aes-ctr", [crypto, accelerated]),
+        fuzzTarget("diff-modexp", [crypto]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -46,7 +46,7 @@ private func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         let piece = min(messageBytes.count - offset, cutSeed % 131)
         streamed.update(Array(messageBytes[offset..<(offset + piece)]))
         offset += piece
-        cutSeed = cutSeed &* 33 &+ 17 & 0xffff
+        cutSeed = (cutSeed &* 33 &+ 17) & 0xffff
     }
     let hardwareStreamed = streamed.finalize()
     if portableOneShot != hardwareStreamed {
