@@ -24,9 +24,13 @@ let package = Package(
     dependencies: [.package(name: "spiped-swift", path: "..")],
     targets: [
         .target(name: "FuzzSupport"),
+        .target(name: "ProtocolFuzzing", dependencies: ["FuzzSupport", crypto, proto]),
         fuzzTarget("diff-sha256", [crypto, accelerated]),
         fuzzTarget("diff-aes-ctr", [crypto, accelerated]),
         fuzzTarget("diff-modexp", [crypto]),
+        fuzzTarget("handshake-server", ["ProtocolFuzzing"]),
+        fuzzTarget("handshake-client", ["ProtocolFuzzing"]),
+        fuzzTarget("packet-opener", ["ProtocolFuzzing"]),
     ],
     swiftLanguageModes: [.v6]
 )
