@@ -18,6 +18,7 @@ func fuzzTarget(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
 let crypto: Target.Dependency = .product(name: "SpipedCrypto", package: "spiped-swift")
 let accelerated: Target.Dependency = .product(name: "SpipedCryptoAccelerated", package: "spiped-swift")
 let proto: Target.Dependency = .product(name: "SpipedProtocol", package: "spiped-swift")
+let system: Target.Dependency = .product(name: "SpipedSystem", package: "spiped-swift")
 
 let package = Package(
     name: "spiped-fuzz",
@@ -31,6 +32,8 @@ let package = Package(
         fuzzTarget("handshake-server", ["ProtocolFuzzing"]),
         fuzzTarget("handshake-client", ["ProtocolFuzzing"]),
         fuzzTarget("packet-opener", ["ProtocolFuzzing"]),
+        fuzzTarget("address-parse", [system]),
+        fuzzTarget("key-file", ["ProtocolFuzzing", proto]),
     ],
     swiftLanguageModes: [.v6]
 )
