@@ -1,0 +1,345 @@
+import SpipedCrypto
+
+/// Which end of the pipe: the client connects (`spiped -e`, `spipe`), the server accepts (`-d`).
+public enum HandshakeRole: Sendable {
+    /// The connecting side; sends with (E_C, H_C).
+    case client
+    /// The accepting side; sends with (E_S, H_S).
+    case server
+}
+
+/// Handshake options.
+public struct HandshakeOptions: Sendable, Equatable {
+    /// `-f`: send y = 1 and skip Diffie-Hellman (no forward secrecy).
+    public var fast: Bool
+    /// `-g`: refuse a peer that sends y = 1.
+    public var requireForwardSecrecy: Bool
+
+    /// Options as given on the command line; both off by default.
+    public init(fast: Bool = false, requireForwardSecrecy: Bool = false) {
+        self.fast = fast
+        self.requireForwardSecrecy = requireForwardSecrecy
+    }
+}
+
+/// The sans-I/O handshake. Feed it received bytes in any chunking; write out `pendingOutput`.
+///
+/// Each side sends, in order, its 32-byte nonce and then `y || HMAC-SHA256(dhmac, y)` (288
+/// bytes), and receives the same from the peer: 320 bytes each way. The client sends its
+/// 288 bytes as soon as it knows the server's nonce; the server sends its 288 bytes only
+/// after the client's have verified, so it reveals nothing that depends on K to a client
+/// holding a different key.
+///
+/// When `isComplete` becomes true, `pendingOutput` may still hold the final handshake message:
+/// send it before any packet. `receive` stops consuming at the end of the handshake; the rest
+/// of the input belongs to the packet stream.
+public final class Handshake {
+    /// Bytes of a nonce.
+    public static let nonceByteCount = 32
+    /// Bytes of a `y || HMAC(y)` message.
+    public static let publicValueMessageByteCount = DiffieHellmanGroup14.valueByteCount + HMACSHA256.tagByteCount
+    /// Bytes each side sends (and receives) during a handshake.
+    public static let handshakeByteCount = nonceByteCount + publicValueMessageByteCount
+
+    /// Where the handshake is.
+    private enum Phase {
+        /// Waiting for the rest of the peer's nonce.
+        case awaitingNonce
+        /// dk1 is known; waiting for the rest of the peer's `y || HMAC`.
+        case awaitingPublicValue
+        /// Session keys are known.
+        case complete
+        /// An error happened; every call throws `.alreadyFailed`.
+        case failed
+    }
+
+    private let role: HandshakeRole
+    private let options: HandshakeOptions
+    private let backend: CryptoBackend
+    private let key: SpipedKey
+    /// Our x and y; nil when running fast (y = 1, ySC = 1), and dropped as soon as ySC is
+    /// known or the handshake fails, so x is wiped once no pool holds it (forward secrecy).
+    private var keyPair: DHKeyPair?
+    /// Our nonce (public).
+    private let ownNonce: [UInt8]
+    private var phase = Phase.awaitingNonce
+
+    /// The peer's 320 handshake bytes as they arrive: nonce, then y, then its HMAC.
+    private let inbound = UnsafeMutableRawBufferPointer.allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+    private var inboundCount = 0
+    /// Our 320 handshake bytes; `outboundSent..<outboundWritten` is still to be sent.
+    private let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+    private var outboundWritten = 0
+    private var outboundSent = 0
+
+    /// dk1 = dhmacC || dhmacS while waiting for the peer's y (wiped once used).
+    private var handshakeMACKeys: [UInt8] = []
+    /// dk2 = E_C || H_C || E_S || H_S from completion until `makeSession` (then wiped).
+    private var sessionKeys: [UInt8] = []
+    private var sessionHandedOut = false
+
+    /// Starts a handshake; the nonce is queued for sending at once.
+    ///
+    /// `nonce` (32 bytes) is injectable for tests; by default it comes from the kernel.
+    /// `keyPair` is a pair made ahead of time (the proxy's pool, or a fixed one in tests), used
+    /// for this handshake only; without one, a pair is generated here (2^x mod p: slow).
+    /// With `options.fast` no key pair is used (a given one is ignored).
+    /// Throws `.randomnessUnavailable` when the kernel cannot supply randomness.
+    public init(role: HandshakeRole, key: SpipedKey, options: HandshakeOptions, backend: CryptoBackend = .portable,
+                nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil) throws(SpipedProtocolError) {
+        self.role = role
+        self.key = key
+        self.options = options
+        self.backend = backend
+        if let nonce {
+            precondition(nonce.count == Handshake.nonceByteCount, "a spiped nonce is 32 bytes")
+            ownNonce = nonce
+        } else {
+            do {
+                ownNonce = try SystemRandom.bytes(Handshake.nonceByteCount)
+            } catch {
+                inbound.deallocate()
+                outbound.deallocate()
+                throw .randomnessUnavailable
+            }
+        }
+        if options.fast {
+            self.keyPair = nil
+        } else if let keyPair {
+            self.keyPair = keyPair
+        } else {
+            do {
+                self.keyPair = try DHKeyPair.generate()
+            } catch {
+                inbound.deallocate()
+                outbound.deallocate()
+                throw error
+            }
+        }
+        append(ownNonce)
+    }
+
+    deinit {
+        wipeSecrets()
+        SecureWipe.wipe(inbound)
+        inbound.deallocate()
+        outbound.deallocate()
+    }
+
+    /// Bytes waiting to be sent to the peer (valid until the next call on this handshake).
+    public var pendingOutput: UnsafeRawBufferPointer {
+        if phase == .failed { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(rebasing: outbound[outboundSent..<outboundWritten])
+    }
+
+    /// Marks `count` bytes of `pendingOutput` as sent.
+    public func consumeOutput(_ count: Int) {
+        precondition(count >= 0 && count <= pendingOutput.count, "consumed more handshake output than was pending")
+        outboundSent += count
+    }
+
+    /// True once both sides' keys are known.
+    public var isComplete: Bool { phase == .complete }
+
+    /// Feeds received bytes; returns how many were consumed. Consumes nothing past the end of
+    /// the handshake (returns 0 once complete). Throws on a bad MAC, a refused public value or
+    /// a y = 1 under `requireForwardSecrecy`; after any error every call throws `.alreadyFailed`.
+    public func receive(_ bytes: UnsafeRawBufferPointer) throws(SpipedProtocolError) -> Int {
+        switch phase {
+        case .failed: throw .alreadyFailed
+        case .complete: return 0
+        case .awaitingNonce, .awaitingPublicValue: break
+        }
+        var consumed = 0
+        do {
+            while consumed < bytes.count && (phase == .awaitingNonce || phase == .awaitingPublicValue) {
+                let target = phase == .awaitingNonce ? Handshake.nonceByteCount : Handshake.handshakeByteCount
+                let take = min(target - inboundCount, bytes.count - consumed)
+                (inbound.baseAddress! + inboundCount).copyMemory(from: bytes.baseAddress! + consumed, byteCount: take)
+                inboundCount += take
+                consumed += take
+                if inboundCount == target {
+                    if phase == .awaitingNonce {
+                        nonceArrived()
+                    } else {
+                        try publicValueArrived()
+                    }
+                }
+            }
+        } catch {
+            fail()
+            throw error
+        }
+        return consumed
+    }
+
+    /// The peer closed its side; throws `.truncated` unless the handshake completed.
+    public func receiveEndOfStream() throws(SpipedProtocolError) {
+        switch phase {
+        case .complete: return
+        case .failed: throw .alreadyFailed
+        case .awaitingNonce, .awaitingPublicValue:
+            fail()
+            throw .truncated
+        }
+    }
+
+    /// The packet layer for this session, once complete (call once; later calls return nil).
+    /// The client seals with (E_C, H_C) and opens with (E_S, H_S); the server the reverse.
+    public func makeSession() -> (sealer: PacketSealer, opener: PacketOpener)? {
+        guard phase == .complete, !sessionHandedOut else { return nil }
+        sessionHandedOut = true
+        defer { SecureWipe.wipe(&sessionKeys) }
+        return sessionKeys.withUnsafeBytes { keys in
+            let clientCipher = UnsafeRawBufferPointer(rebasing: keys[0..<32])
+            let clientMAC = UnsafeRawBufferPointer(rebasing: keys[32..<64])
+            let serverCipher = UnsafeRawBufferPointer(rebasing: keys[64..<96])
+            let serverMAC = UnsafeRawBufferPointer(rebasing: keys[96..<128])
+            let ownKeys = role == .client ? (clientCipher, clientMAC) : (serverCipher, serverMAC)
+            let peerKeys = role == .client ? (serverCipher, serverMAC) : (clientCipher, clientMAC)
+            let sealer = PacketSealer(cipher: PacketFormat.cipher(ownKeys.0, backend: backend),
+                                      authenticator: HMACSHA256(key: ownKeys.1, backend: backend))
+            let opener = PacketOpener(cipher: PacketFormat.cipher(peerKeys.0, backend: backend),
+                                      authenticator: HMACSHA256(key: peerKeys.1, backend: backend))
+            return (sealer, opener)
+        }
+    }
+
+    // MARK: - Steps
+
+    /// nC || nS in wire order (the client's nonce first).
+    private func nonces() -> [UInt8] {
+        let peerNonce = [UInt8](UnsafeRawBufferPointer(rebasing: inbound[0..<Handshake.nonceByteCount]))
+        return role == .client ? ownNonce + peerNonce : peerNonce + ownNonce
+    }
+
+    /// Both nonces are known: dk1 = PBKDF2(K, nC || nS, 1, 64) = dhmacC || dhmacS.
+    /// The client sends its `y || HMAC(dhmacC, y)` now; the server waits for the client's.
+    private func nonceArrived() {
+        handshakeMACKeys = Handshake.pbkdf2(key: key, salt: nonces(), byteCount: 64, backend: backend)
+        phase = .awaitingPublicValue
+        if role == .client {
+            sendPublicValue()
+        }
+    }
+
+    /// The peer's `y || HMAC` is complete: verify the MAC (constant time) before looking at y,
+    /// then check y, then (server) answer, then derive the session keys.
+    private func publicValueArrived() throws(SpipedProtocolError) {
+        let valueStart = Handshake.nonceByteCount
+        let tagStart = valueStart + DiffieHellmanGroup14.valueByteCount
+        let peerValueBytes = UnsafeRawBufferPointer(rebasing: inbound[valueStart..<tagStart])
+        let peerTag = UnsafeRawBufferPointer(rebasing: inbound[tagStart..<Handshake.handshakeByteCount])
+
+        // The peer authenticates y with its own half of dk1: dhmacC for the client, dhmacS for the server.
+        let peerMACKeyRange = role == .client ? 32..<64 : 0..<32
+        var expectedTag = [UInt8](repeating: 0, count: HMACSHA256.tagByteCount)
+        handshakeMACKeys.withUnsafeBytes { keys in
+            var mac = HMACSHA256(key: UnsafeRawBufferPointer(rebasing: keys[peerMACKeyRange]), backend: backend)
+            mac.update(peerValueBytes)
+            expectedTag.withUnsafeMutableBytes { mac.finalize(into: $0) }
+            mac.wipe()
+        }
+        guard expectedTag.withUnsafeBytes({ ConstantTime.equal($0, peerTag) }) else {
+            throw .handshakeAuthenticationFailed
+        }
+
+        let peerValue = [UInt8](peerValueBytes)
+        // y = 1 is what a -f peer sends; check it first so -g reports the precise reason.
+        if options.requireForwardSecrecy && peerValue == Handshake.one {
+            throw .forwardSecrecyRequired
+        }
+        do {
+            try DiffieHellmanGroup14.validatePeerValue(peerValue, requireForwardSecrecy: options.requireForwardSecrecy)
+        } catch {
+            throw Handshake.protocolError(error)
+        }
+
+        if role == .server {
+            sendPublicValue()
+        }
+
+        // ySC = y_peer ^ x mod p, or 1 when we run fast (the peer then computes 1^x = 1 too).
+        var sharedValue: [UInt8]
+        if let keyPair {
+            do {
+                sharedValue = try keyPair.privateExponent.sharedSecret(peerPublicValue: peerValue,
+                                                                       requireForwardSecrecy: options.requireForwardSecrecy)
+            } catch {
+                throw Handshake.protocolError(error)
+            }
+        } else {
+            sharedValue = Handshake.one
+        }
+        keyPair = nil
+        var salt = nonces() + sharedValue
+        SecureWipe.wipe(&sharedValue)
+        sessionKeys = Handshake.pbkdf2(key: key, salt: salt, byteCount: 128, backend: backend)
+        SecureWipe.wipe(&salt)
+        SecureWipe.wipe(&handshakeMACKeys)
+        phase = .complete
+    }
+
+    /// Queues `y || HMAC(ownMACKey, y)`: dhmacC for the client, dhmacS for the server.
+    private func sendPublicValue() {
+        guard let value = options.fast ? Handshake.one : keyPair?.publicValue else {
+            preconditionFailure("the key pair is dropped only after our y was sent")
+        }
+        let ownMACKeyRange = role == .client ? 0..<32 : 32..<64
+        append(value)
+        let tagStart = outboundWritten
+        handshakeMACKeys.withUnsafeBytes { keys in
+            var mac = HMACSHA256(key: UnsafeRawBufferPointer(rebasing: keys[ownMACKeyRange]), backend: backend)
+            mac.update(value)
+            mac.finalize(into: UnsafeMutableRawBufferPointer(rebasing: outbound[tagStart..<tagStart + HMACSHA256.tagByteCount]))
+            mac.wipe()
+        }
+        outboundWritten += HMACSHA256.tagByteCount
+    }
+
+    /// Appends bytes to the outbound buffer.
+    private func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { source in
+            (outbound.baseAddress! + outboundWritten).copyMemory(from: source.baseAddress!, byteCount: source.count)
+        }
+        outboundWritten += bytes.count
+    }
+
+    /// Moves to the terminal state and drops every secret.
+    private func fail() {
+        phase = .failed
+        keyPair = nil
+        wipeSecrets()
+    }
+
+    private func wipeSecrets() {
+        SecureWipe.wipe(&handshakeMACKeys)
+        SecureWipe.wipe(&sessionKeys)
+    }
+
+    // MARK: - Helpers
+
+    /// The group element 1 as 256 big-endian bytes: the y a -f side sends and its ySC.
+    static let one: [UInt8] = [UInt8](repeating: 0, count: DiffieHellmanGroup14.valueByteCount - 1) + [1]
+
+    /// PBKDF2-HMAC-SHA256(K, salt, 1 iteration). The parameters are fixed and valid, so the
+    /// KDF's parameter errors cannot happen here.
+    private static func pbkdf2(key: SpipedKey, salt: [UInt8], byteCount: Int, backend: CryptoBackend) -> [UInt8] {
+        do {
+            return try PBKDF2.sha256(password: key.secret.bytes, salt: salt, iterations: 1,
+                                     outputByteCount: byteCount, backend: backend)
+        } catch {
+            preconditionFailure("PBKDF2 refused fixed, valid parameters: \(error)")
+        }
+    }
+
+    /// Maps a crypto-layer refusal of the peer's y to the protocol error.
+    private static func protocolError(_ error: CryptoError) -> SpipedProtocolError {
+        switch error {
+        case .invalidPublicValue(.one): return .forwardSecrecyRequired
+        case .invalidPublicValue(let problem): return .publicValueRejected(problem)
+        case .invalidKeyLength, .invalidParameter: return .publicValueRejected(.wrongLength)
+        case .randomnessUnavailable: return .randomnessUnavailable
+        }
+    }
+}

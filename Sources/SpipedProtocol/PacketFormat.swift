@@ -1,0 +1,43 @@
+import SpipedCrypto
+
+/// The layout of one spiped data packet (both directions):
+///
+///     ct  = AES-256-CTR(E, M || zeros up to 1024 || be32(len(M)))     1028 bytes
+///     tag = HMAC-SHA256(H, ct || be64(n))                                32 bytes
+///
+/// where n is the packet number (0, 1, 2, ... per direction) and the CTR counter block for
+/// 16-byte block i of packet n is be64(n) || be64(i).
+enum PacketFormat {
+    /// Largest payload of one packet.
+    static let maximumPayloadByteCount = 1024
+    /// Offset of the be32 length field inside the encrypted part.
+    static let lengthFieldOffset = maximumPayloadByteCount
+    /// Bytes covered by the cipher: payload area plus length field.
+    static let ciphertextByteCount = maximumPayloadByteCount + 4
+    /// Size of one packet on the wire.
+    static let packetByteCount = ciphertextByteCount + HMACSHA256.tagByteCount
+    /// The CTR block index holding the length field (1024 / 16 = 64; the field is its first 4 bytes).
+    static let lengthFieldBlockIndex: UInt64 = UInt64(lengthFieldOffset / 16)
+
+    /// Writes HMAC(H, ciphertext[0..<1028] || be64(packetNumber)) to `tag` (32 bytes), using a
+    /// copy of the prepared keyed state (the copy is wiped afterwards).
+    static func authenticate(_ prepared: HMACSHA256, ciphertext: UnsafeRawPointer, packetNumber: UInt64,
+                             tag: UnsafeMutableRawPointer) {
+        var mac = prepared
+        mac.update(UnsafeRawBufferPointer(start: ciphertext, count: ciphertextByteCount))
+        var numberField = packetNumber.bigEndian
+        withUnsafeBytes(of: &numberField) { mac.update($0) }
+        mac.finalize(into: UnsafeMutableRawBufferPointer(start: tag, count: HMACSHA256.tagByteCount))
+        mac.wipe()
+    }
+
+    /// Expands a 32-byte key for AES-256. The handshake always supplies 32 bytes.
+    static func cipher(_ key: UnsafeRawBufferPointer, backend: CryptoBackend) -> AES256Key {
+        precondition(key.count == 32, "spiped packet keys are 32 bytes")
+        do {
+            return try AES256Key(key: key, backend: backend)
+        } catch {
+            preconditionFailure("AES-256 refused a 32-byte key: \(error)")
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import SpipedCrypto
+
+/// Verifies and decrypts 1060-byte packets of one direction, from input in any chunking.
+///
+/// For each packet the MAC over `ciphertext || be64(n)` is checked in constant time before
+/// anything is decrypted; then only the length field is decrypted and checked (1...1024), and
+/// only the payload bytes are decrypted, straight into the caller's output. Whole packets are
+/// read directly from the caller's input; only a packet split across calls is copied into an
+/// internal 1060-byte buffer. No allocation per packet.
+public final class PacketOpener {
+    private let cipher: AES256Key
+    /// HMAC state already keyed with H; copied for each packet.
+    private var authenticator: HMACSHA256
+    private var nextPacketNumber: UInt64
+    /// Set after packet number 2^64 - 1 has been received.
+    private var counterExhausted = false
+    private var failed = false
+    /// The start of a packet that arrived split across calls.
+    private let partialPacket = UnsafeMutableRawBufferPointer.allocate(byteCount: PacketFormat.packetByteCount, alignment: 16)
+    private var partialCount = 0
+
+    /// An opener with an expanded cipher key E and a MAC state keyed with H, expecting packet
+    /// number `firstPacketNumber` first (0 on the wire; other values only let tests reach the
+    /// counter's end).
+    init(cipher: AES256Key, authenticator: HMACSHA256, firstPacketNumber: UInt64 = 0) {
+        self.cipher = cipher
+        self.authenticator = authenticator
+        nextPacketNumber = firstPacketNumber
+    }
+
+    /// An opener from the raw 32-byte keys E and H of one direction (for benchmarks and tools;
+    /// a handshake's `makeSession()` is the normal way to get one).
+    public convenience init(cipherKey: [UInt8], authenticationKey: [UInt8], backend: CryptoBackend = .portable) {
+        precondition(authenticationKey.count == 32, "spiped packet keys are 32 bytes")
+        let cipher = cipherKey.withUnsafeBytes { PacketFormat.cipher($0, backend: backend) }
+        self.init(cipher: cipher, authenticator: HMACSHA256(key: authenticationKey, backend: backend))
+    }
+
+    deinit {
+        authenticator.wipe()
+        partialPacket.deallocate()
+    }
+
+    /// Consumes ciphertext and writes verified plaintext to `output` (which must have room for at
+    /// least 1024 bytes). Returns ciphertext consumed and plaintext written; it stops early when
+    /// `output` has no room for another packet's payload.
+    ///
+    /// Throws `.packetAuthenticationFailed` for a packet whose MAC does not verify (altered,
+    /// replayed, reordered, dropped, or sealed with another key), `.invalidPacketLength` for
+    /// a verified packet whose length field is 0 or above 1024, `.packetCounterExhausted` after
+    /// 2^64 packets. Any error is terminal. `ciphertext` and `output` must not overlap.
+    public func open(_ ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(SpipedProtocolError) -> (consumed: Int, produced: Int) {
+        if failed { throw .alreadyFailed }
+        var consumed = 0
+        var produced = 0
+        do {
+            while consumed < ciphertext.count && output.count - produced >= PacketFormat.maximumPayloadByteCount {
+                let available = ciphertext.count - consumed
+                let source = ciphertext.baseAddress! + consumed
+                let destination = output.baseAddress! + produced
+                if partialCount == 0 && available >= PacketFormat.packetByteCount {
+                    // A whole packet in the caller's buffer: open it in place.
+                    produced += try openPacket(UnsafeRawPointer(source), into: destination)
+                    consumed += PacketFormat.packetByteCount
+                } else {
+                    let take = min(PacketFormat.packetByteCount - partialCount, available)
+                    (partialPacket.baseAddress! + partialCount).copyMemory(from: source, byteCount: take)
+                    partialCount += take
+                    consumed += take
+                    if partialCount == PacketFormat.packetByteCount {
+                        partialCount = 0
+                        produced += try openPacket(UnsafeRawPointer(partialPacket.baseAddress!), into: destination)
+                    }
+                }
+            }
+        } catch {
+            failed = true
+            throw error
+        }
+        return (consumed, produced)
+    }
+
+    /// The peer closed its side: throws `.truncated` if a partial packet is buffered.
+    public func receiveEndOfStream() throws(SpipedProtocolError) {
+        if failed { throw .alreadyFailed }
+        if partialCount != 0 {
+            failed = true
+            throw .truncated
+        }
+    }
+
+    /// Verifies the 1060-byte packet at `packet` and writes its payload to `output`
+    /// (room for 1024 bytes). Returns the payload length.
+    private func openPacket(_ packet: UnsafeRawPointer, into output: UnsafeMutableRawPointer) throws(SpipedProtocolError) -> Int {
+        if counterExhausted { throw .packetCounterExhausted }
+        let packetNumber = nextPacketNumber
+
+        // 1. MAC first, compared in constant time; nothing is decrypted before it verifies.
+        var expectedTag: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let tagMatches = withUnsafeMutableBytes(of: &expectedTag) { tag in
+            PacketFormat.authenticate(authenticator, ciphertext: packet, packetNumber: packetNumber, tag: tag.baseAddress!)
+            let received = UnsafeRawBufferPointer(start: packet + PacketFormat.ciphertextByteCount, count: HMACSHA256.tagByteCount)
+            return ConstantTime.equal(UnsafeRawBufferPointer(tag), received)
+        }
+        guard tagMatches else { throw .packetAuthenticationFailed }
+
+        // 2. Decrypt just the length field: the first 4 bytes of CTR block 64, whose counter
+        //    block is be64(n) || be64(64).
+        var keystream: (UInt64, UInt64) = (packetNumber.bigEndian, PacketFormat.lengthFieldBlockIndex.bigEndian)
+        let payloadCount = withUnsafeMutableBytes(of: &keystream) { block -> UInt32 in
+            cipher.encryptBlock(block.baseAddress!, block.baseAddress!)
+            var length: UInt32 = 0
+            for index in 0..<4 {
+                let plain = packet.load(fromByteOffset: PacketFormat.lengthFieldOffset + index, as: UInt8.self) ^ block[index]
+                length = length << 8 | UInt32(plain)
+            }
+            SecureWipe.wipe(block)
+            return length
+        }
+        guard payloadCount >= 1 && payloadCount <= UInt32(PacketFormat.maximumPayloadByteCount) else {
+            throw .invalidPacketLength(payloadCount)
+        }
+
+        // 3. Decrypt only the payload (blocks 0... of packet n) into the caller's output.
+        cipher.spipedCTRXor(packetNumber: packetNumber, input: packet, output: output, count: Int(payloadCount))
+        if packetNumber == UInt64.max {
+            counterExhausted = true
+        } else {
+            nextPacketNumber = packetNumber + 1
+        }
+        return Int(payloadCount)
+    }
+}
