@@ -3,12 +3,7 @@ import os
 
 import pytest
 
-from robust_harness import OUR_SPIPED, Daemon, TargetServer, free_port
-
-# The reference spiped 1.6.2 exits when accept() fails with EMFILE ("network_accept failed:
-# Too many open files"); ours must back off and resume. When the suite checks its own harness
-# against the reference, those tests are expected to fail.
-TESTING_THE_REFERENCE = os.path.realpath(OUR_SPIPED) == "/usr/bin/spiped"
+from robust_harness import TESTING_THE_REFERENCE, Daemon, TargetServer, free_port
 
 
 def pytest_configure(config):
@@ -32,11 +27,26 @@ def key(tmp_path):
     return path
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attaches the tail of every spiped's stderr to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for daemon in getattr(item, "spiped_daemons", []):
+            try:
+                text = daemon.stderr()[-3000:]
+            except OSError:
+                continue
+            report.sections.append((f"spiped {daemon.mode} (port {daemon.source_port}) stderr", text))
+
+
 @pytest.fixture
-def daemons(tmp_path):
+def daemons(tmp_path, request):
     """Starts spiped processes (`daemons(mode, source_port, target_port, key, *extra)`) and
     kills every one of them at teardown."""
     started = []
+    request.node.spiped_daemons = started
 
     def start(*args, **kwargs):
         daemon = Daemon(tmp_path, *args, **kwargs)
