@@ -19,6 +19,7 @@ let crypto: Target.Dependency = .product(name: "SpipedCrypto", package: "spiped-
 let accelerated: Target.Dependency = .product(name: "SpipedCryptoAccelerated", package: "spiped-swift")
 let proto: Target.Dependency = .product(name: "SpipedProtocol", package: "spiped-swift")
 let system: Target.Dependency = .product(name: "SpipedSystem", package: "spiped-swift")
+let commandLine: Target.Dependency = .product(name: "SpipedCommandLine", package: "spiped-swift")
 
 let package = Package(
     name: "spiped-fuzz",
@@ -34,6 +35,7 @@ let package = Package(
         fuzzTarget("packet-opener", ["ProtocolFuzzing"]),
         fuzzTarget("address-parse", [system]),
         fuzzTarget("key-file", ["ProtocolFuzzing", proto]),
+        fuzzTarget("options-parse", [commandLine, system]),
     ],
     swiftLanguageModes: [.v6]
 )
