@@ -54,8 +54,17 @@ def daemons(tmp_path, request):
         return daemon
 
     yield start
+    reports = []
     for daemon in started:
         daemon.stop()
+        text = daemon.stderr()
+        # A sanitizer build (ASan) or a valgrind wrapper reports memory errors on stderr.
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "Invalid read", "Invalid write", "uninitialised value", "Invalid free"):
+            if marker in text:
+                reports.append(f"spiped {daemon.mode}: {marker}\n{text[-4000:]}")
+                break
+    assert not reports, "memory errors reported:\n" + "\n".join(reports)
 
 
 @pytest.fixture

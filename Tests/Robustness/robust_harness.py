@@ -127,7 +127,7 @@ class Daemon:
                                         preexec_fn=preexec)
         # valgrind needs far longer to start.
         wait_until(lambda: source_port in listening_ports() or self.process.poll() is not None,
-                   timeout=60 if wrapper else 10, what=f"spiped {mode} listening on {source_port}")
+                   timeout=60 if wrapper else 30, what=f"spiped {mode} listening on {source_port}")
         assert self.process.poll() is None, f"spiped {mode} exited early: {self.stderr()}"
 
     @property
