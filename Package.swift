@@ -29,7 +29,8 @@ let package = Package(
         .target(name: "SpipedCrypto"),
         .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto"], swiftSettings: hardwareFlags),
         .target(name: "SpipedProtocol", dependencies: ["SpipedCrypto"]),
-        .target(name: "SpipedSystem"),
+        // `@_extern(c)` declares epoll/eventfd/signalfd, whose headers Swift's Glibc module lacks.
+        .target(name: "SpipedSystem", swiftSettings: [.enableExperimentalFeature("Extern")]),
         .target(name: "SpipedProxy", dependencies: ["SpipedProtocol", "SpipedSystem", "SpipedCrypto"]),
         .target(name: "SpipedCommandLine", dependencies: ["SpipedProxy", "SpipedSystem", "SpipedProtocol"]),
         .executableTarget(name: "spiped", dependencies: ["SpipedCommandLine", "SpipedProxy", "SpipedCryptoAccelerated"]),
@@ -37,7 +38,7 @@ let package = Package(
         .executableTarget(name: "spiped-bench", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedCryptoTests", dependencies: ["SpipedCrypto", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedProtocolTests", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),
-        .testTarget(name: "SpipedProxyTests", dependencies: ["SpipedProxy", "SpipedSystem"]),
+        .testTarget(name: "SpipedProxyTests", dependencies: ["SpipedProxy", "SpipedSystem", "SpipedProtocol", "SpipedCrypto", "SpipedCryptoAccelerated"]),
         .testTarget(name: "SpipedCommandLineTests", dependencies: ["SpipedCommandLine", "SpipedSystem"]),
     ],
     swiftLanguageModes: [.v6]

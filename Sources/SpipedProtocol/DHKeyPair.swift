@@ -11,21 +11,17 @@ public struct DHKeyPair: Sendable {
     /// y = 2^x mod p, 256 bytes big-endian: what this side sends.
     public let publicValue: [UInt8]
 
-    /// Generates a fresh pair from kernel randomness, with x = 2^258 + r for 256 random bits r
-    /// (the reference's exponent form).
+    /// Generates a fresh pair from kernel randomness: x is 256 random bits (full entropy).
+    ///
+    /// The reference uses x = 2^258 + r with the same 256 random bits r; any exponent with 256
+    /// bits of entropy interoperates, and a 32-byte exponent takes the crypto library's
+    /// fixed-base comb for 2^x, about four times faster than the bit-by-bit path.
     public static func generate() throws(SpipedProtocolError) -> DHKeyPair {
-        // 33 bytes big-endian: 0x04 in the top byte is bit 258; the 32 bytes after it are r.
-        var random: [UInt8]
         do {
-            random = try SystemRandom.bytes(32)
+            return DHKeyPair(privateExponent: try DHPrivateExponent())
         } catch {
             throw .randomnessUnavailable
         }
-        var exponentBytes = [0x04] + random
-        SecureWipe.wipe(&random)
-        let exponent = DHPrivateExponent(bigEndianBytes: exponentBytes)
-        SecureWipe.wipe(&exponentBytes)
-        return DHKeyPair(privateExponent: exponent)
     }
 
     /// A pair from a given exponent (tests inject fixed exponents); computes y = 2^x mod p now.

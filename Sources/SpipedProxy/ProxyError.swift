@@ -1,0 +1,66 @@
+import SpipedProtocol
+import SpipedSystem
+
+/// Why the proxy (or one `spipe` connection) failed.
+public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A configuration value is unusable (what is wrong).
+    case invalidConfiguration(String)
+    /// A source, target or bind address could not be resolved.
+    case addressResolutionFailed(AddressResolutionError)
+    /// The source address could not be bound or listened on (address, cause).
+    case listenFailed(address: String, SystemError)
+    /// Every address of the target refused or failed (target as written, last cause).
+    case connectFailed(address: String, SystemError)
+    /// Connecting to the target plus the handshake took longer than `-o` seconds.
+    case timedOut
+    /// The peer broke the protocol: wrong key, bad MAC, truncated stream, ...
+    case protocolFailure(SpipedProtocolError)
+    /// The peer reset the connection before it finished.
+    case connectionReset
+    /// Some other system call failed.
+    case system(SystemError)
+
+    /// A sentence for users.
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let what):
+            return "invalid configuration: \(what)"
+        case .addressResolutionFailed(let failure):
+            return failure.description
+        case .listenFailed(let address, let cause):
+            return "cannot listen on \(address): \(cause)"
+        case .connectFailed(let address, let cause):
+            return "cannot connect to \(address): \(cause)"
+        case .timedOut:
+            return "connection timed out (connect and handshake took longer than allowed)"
+        case .protocolFailure(let failure):
+            return "protocol error: \(ProxyError.describe(failure))"
+        case .connectionReset:
+            return "connection reset by peer"
+        case .system(let failure):
+            return failure.description
+        }
+    }
+
+    private static func describe(_ failure: SpipedProtocolError) -> String {
+        switch failure {
+        case .handshakeAuthenticationFailed: return "handshake failed (the peer uses a different key)"
+        case .packetAuthenticationFailed: return "packet authentication failed"
+        case .truncated: return "connection closed in the middle of a message"
+        case .forwardSecrecyRequired: return "peer does not provide forward secrecy (-f) but -g is set"
+        default: return "\(failure)"
+        }
+    }
+}
+
+extension AddressSpec {
+    /// The address as a user would write it, for messages.
+    var displayText: String {
+        switch self {
+        case .unix(let path): return path
+        case .hostName(let host, let port): return "\(host):\(port)"
+        case .ipv4(let literal, let port): return "[\(literal)]:\(port)"
+        case .ipv6(let literal, let port): return "[\(literal)]:\(port)"
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Glibc
+
+/// Machine and process limits read from the kernel.
+public enum SystemLimits {
+    /// `sysconf(_SC_NPROCESSORS_ONLN)`: online CPUs (at least 1).
+    public static var onlineProcessorCount: Int {
+        max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+
+    /// `getrlimit(RLIMIT_NOFILE)`: the soft limit on open file descriptors (nil if unlimited or unknown).
+    public static var openFileLimit: Int? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max // RLIM_INFINITY
+        else { return nil }
+        return Int(limit.rlim_cur)
+    }
+}
+
+/// `CLOCK_MONOTONIC`: time that never jumps, for deadlines.
+public enum MonotonicClock {
+    /// Nanoseconds since an arbitrary fixed point.
+    public static var nanoseconds: UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+}
