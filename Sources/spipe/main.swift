@@ -1,1 +1,56 @@
-print("not yet")
+// spipe: one spiped client connection between standard input/output and a spiped server.
+import Glibc
+import SpipedCommandLine
+import SpipedCryptoAccelerated
+import SpipedProtocol
+import SpipedProxy
+import SpipedSystem
+
+/// Longest timeout passed on (about 31 years): `-o inf` is accepted and means "never".
+let longestTimeoutSeconds = 1e9
+
+let warnings = WarningSink(program: "spipe")
+
+let options: SpipeOptions
+do {
+    switch try SpipeOptions.parse(Array(CommandLine.arguments.dropFirst())) {
+    case .showVersion:
+        writeStandardError(SpipeUsage.version)
+        exit(0)
+    case .run(let parsed):
+        options = parsed
+    }
+} catch {
+    writeStandardError(error.rendered(program: "spipe", usage: SpipeUsage.text))
+    exit(1)
+}
+
+let backend = CryptoBackendSelection.best
+let key: SpipedKey
+do {
+    let loaded = try SpipedKey.load(path: options.keyFilePath, backend: backend)
+    for warning in loaded.warnings { warnings.warn(warning.message) }
+    key = loaded.key
+} catch {
+    warnings.warn(keyLoadFailureMessage(path: options.keyFilePath, error: error))
+    exit(1)
+}
+
+// Writes to a peer that has gone must fail with EPIPE, not kill the process.
+signal(SIGPIPE, SIG_IGN)
+
+do {
+    try SpipeClient.run(
+        target: options.target,
+        key: key,
+        handshake: HandshakeOptions(fast: options.fast, requireForwardSecrecy: options.requireForwardSecrecy),
+        backend: backend,
+        keepAlive: options.keepAlive,
+        timeoutSeconds: min(options.timeoutSeconds, longestTimeoutSeconds),
+        bindAddress: options.bindAddress
+    )
+} catch {
+    warnings.warn("Could not connect: \(error)")
+    exit(1)
+}
+exit(0)

@@ -203,6 +203,17 @@ final class DiffieHellmanTests: XCTestCase {
             cases.append((base, exponent))
             lines.append(hexString(base) + " " + hexString(exponent))
         }
+        // Edge bases: 0, p - 1, p (≡ 0) and 2^2048 - 1 (≥ p, reduced on entry), with random and
+        // all-ones exponents.
+        let prime = try referencePrime()
+        for base in [[UInt8](repeating: 0, count: 256), adding(-1, to: prime), prime,
+                     [UInt8](repeating: 0xFF, count: 256)] {
+            for exponent in [(0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) },
+                             [UInt8](repeating: 0xFF, count: 64)] {
+                cases.append((base, exponent))
+                lines.append(hexString(base) + " " + hexString(exponent))
+            }
+        }
         // Base 2 with 32-byte exponents: also checked through the comb in publicValue() below.
         var two = [UInt8](repeating: 0, count: 256)
         two[255] = 2

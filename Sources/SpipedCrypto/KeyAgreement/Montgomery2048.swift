@@ -73,6 +73,16 @@ enum Montgomery2048 {
             word2 &+= UInt64(unsafeBitCast(overflow, to: UInt8.self))
         }
 
+        /// Adds a single word.
+        @inline(__always)
+        mutating func add(_ x: UInt64) {
+            let sum0 = UInt128(word0) &+ UInt128(x)
+            let sum1 = UInt128(word1) &+ (sum0 &>> 64)
+            word0 = UInt64(truncatingIfNeeded: sum0)
+            word1 = UInt64(truncatingIfNeeded: sum1)
+            word2 &+= UInt64(truncatingIfNeeded: sum1 &>> 64)
+        }
+
         /// Adds another column sum.
         @inline(__always)
         mutating func add(_ other: ColumnAccumulator) {
@@ -81,19 +91,6 @@ enum Montgomery2048 {
             word0 = UInt64(truncatingIfNeeded: sum0)
             word1 = UInt64(truncatingIfNeeded: sum1)
             word2 &+= other.word2 &+ UInt64(truncatingIfNeeded: sum1 &>> 64)
-        }
-
-        /// Adds 2 · other (a column of cross products of a squaring).
-        @inline(__always)
-        mutating func addDoubled(_ other: ColumnAccumulator) {
-            let doubled0 = other.word0 &<< 1
-            let doubled1 = (other.word1 &<< 1) | (other.word0 &>> 63)
-            let doubled2 = (other.word2 &<< 1) | (other.word1 &>> 63)
-            let sum0 = UInt128(word0) &+ UInt128(doubled0)
-            let sum1 = UInt128(word1) &+ UInt128(doubled1) &+ (sum0 &>> 64)
-            word0 = UInt64(truncatingIfNeeded: sum0)
-            word1 = UInt64(truncatingIfNeeded: sum1)
-            word2 &+= doubled2 &+ UInt64(truncatingIfNeeded: sum1 &>> 64)
         }
 
         /// Returns the lowest word and shifts the sum right by 64 bits (moves to the next column).
@@ -131,11 +128,12 @@ enum Montgomery2048 {
 
         /// The single allocation everything below points into.
         private let storage: UnsafeMutablePointer<UInt64>
-        private static let totalLimbCount = 32 + 64 + tableEntryCount * 32 + 32 + 32
+        private static let totalLimbCount = 32 + 96 + tableEntryCount * 32 + 32 + 32
         /// p (32 limbs).
         let modulus: UnsafeMutablePointer<UInt64>
-        /// Multiplication scratch (64 limbs): the reduction multipliers m[0..<32] in the low
-        /// half (reused for p subtraction afterwards), the unreduced result in the high half.
+        /// Multiplication scratch (96 limbs). `multiply`: the reduction multipliers m[0..<32] in
+        /// limbs 0..<32, the unreduced result in 32..<64. `square`: the 64-limb square, reduced
+        /// in place. Limbs 64..<96: the difference computed by `subtractModulusIfNeeded`.
         let product: UnsafeMutablePointer<UInt64>
         /// `tableEntryCount` residues of 32 limbs each, in Montgomery form: base^0 ... base^15
         /// for `power`, or the comb entries for `powerOfTwoComb`.
@@ -151,7 +149,7 @@ enum Montgomery2048 {
             storage.initialize(repeating: 0, count: Workspace.totalLimbCount)
             modulus = storage
             product = modulus + 32
-            table = product + 64
+            table = product + 96
             accumulator = table + Workspace.tableEntryCount * 32
             selected = accumulator + 32
             Montgomery2048.modulusLimbs.withUnsafeBufferPointer { limbs in
@@ -167,12 +165,14 @@ enum Montgomery2048 {
 
         // MARK: Montgomery multiplication and squaring
         //
-        // Both use product scanning with the reduction interleaved (Koç's "finely integrated
-        // product scanning"): column k of a·b + M·p is summed in a 192-bit accumulator, where
-        // M = Σ m[j]·2^(64j) is chosen a limb at a time so the low half of a·b + M·p vanishes:
-        // m[k] = (column k's low word)·(-p⁻¹ mod 2^64) = that low word itself. The result is
-        // (a·b + M·p)/R < 2p, then one masked subtraction of p. The m[k] go to the low half of
-        // `product`, the result limbs to the high half, so the output may alias the inputs.
+        // Both use product scanning: column k of a·b + M·p is summed in a 192-bit accumulator,
+        // where M = Σ m[j]·2^(64j) is chosen a limb at a time so the low half of a·b + M·p
+        // vanishes: m[k] = (column k's low word)·(-p⁻¹ mod 2^64) = that low word itself. The
+        // result is (a·b + M·p)/R < 2p, then one masked subtraction of p. `multiply`
+        // interleaves the reduction with the product (Koç's "finely integrated product
+        // scanning"); `square` computes the whole square first and reduces it afterwards
+        // (`reduce`), which lets each cross product be computed once. Intermediate values live
+        // in `product`, so the output may alias the inputs.
         //
         // Constant time: loop bounds depend only on the column index; carries are arithmetic.
 
@@ -208,30 +208,65 @@ enum Montgomery2048 {
 
         /// result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`. Uses `product`.
         ///
-        /// As `multiply`, but each column's cross products a[i]·a[j] (i < j) are summed once
-        /// and doubled, and the square a[k/2]² is added on even columns: 528 limb products for
-        /// the square instead of 1024.
+        /// Three passes over a 64-limb t in `product`: the cross products a[i]·a[j] (i < j)
+        /// once each, by product scanning (496 limb products); t = 2t + Σ a[i]²·2^(128i)
+        /// (32 more); then Montgomery reduction of t (`reduce`).
         func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
-            let m = product, sum = product + 32, p = modulus
+            let t = product
             var column = ColumnAccumulator()
-            for k in 0..<63 {
-                // Column k holds a[i]·a[k-i] and m[j]·p[k-j] for indices within 0...31.
-                let lower = max(0, k - 31)
-                var cross = ColumnAccumulator()
-                // Pairs i < k - i, i.e. i < (k+1)/2; each stands for two equal products.
-                Workspace.addProducts(a, a, column: k, indices: lower..<((k + 1) / 2), into: &cross)
-                column.addDoubled(cross)
-                if k % 2 == 0 { column.add(a[k / 2], a[k / 2]) }
-                if k < 32 {
-                    Workspace.addProducts(m, p, column: k, indices: 0..<k, into: &column)
-                    m[k] = column.retireWordCancelledByModulus()
-                } else {
-                    Workspace.addProducts(m, p, column: k, indices: lower..<32, into: &column)
-                    sum[k - 32] = column.retireWord()
-                }
+            t[0] = 0
+            for k in 1..<32 {
+                // Column k: pairs (i, k-i) with i < k-i.
+                Workspace.addProducts(a, a, column: k, indices: 0..<((k &+ 1) &>> 1), into: &column)
+                t[k] = column.retireWord()
             }
-            sum[31] = column.retireWord()
-            subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result)
+            for k in 32..<62 {
+                Workspace.addProducts(a, a, column: k, indices: (k &- 31)..<((k &+ 1) &>> 1), into: &column)
+                t[k] = column.retireWord()
+            }
+            // Column 62 has no pair i < j (j would exceed 31).
+            t[62] = column.retireWord()
+            t[63] = 0
+            // t = 2t + the squares a[i]² (on limbs 2i, 2i+1). 2t < 2^4096 and so is the sum.
+            var shiftedOut: UInt64 = 0, carry: UInt64 = 0
+            for i in 0..<32 {
+                let square = UInt128(a[i]) &* UInt128(a[i])
+                let low = t[2 &* i], high = t[2 &* i &+ 1]
+                let doubledLow = (low &<< 1) | shiftedOut
+                let doubledHigh = (high &<< 1) | (low &>> 63)
+                shiftedOut = high &>> 63
+                let sum0 = UInt128(doubledLow) &+ (square & UInt128(UInt64.max)) &+ UInt128(carry)
+                let sum1 = UInt128(doubledHigh) &+ (square &>> 64) &+ (sum0 &>> 64)
+                t[2 &* i] = UInt64(truncatingIfNeeded: sum0)
+                t[2 &* i &+ 1] = UInt64(truncatingIfNeeded: sum1)
+                carry = UInt64(truncatingIfNeeded: sum1 &>> 64)
+            }
+            reduce(result)
+        }
+
+        /// result = t · R⁻¹ mod p for the 64-limb t in `product`, t < R·p, fully reduced.
+        ///
+        /// Montgomery reduction by product scanning, in place: column k of t + M·p, with
+        /// m[k] = column k's low word (as -p⁻¹ mod 2^64 = 1) stored over t[k] once t[k] is
+        /// consumed, and result limb k - 32 over t[k - 32], which is no longer needed by then
+        /// (column k ≥ 32 reads only m[k-31...31]).
+        @inline(__always)
+        func reduce(_ result: UnsafeMutablePointer<UInt64>) {
+            let t = product, p = modulus
+            var column = ColumnAccumulator()
+            for k in 0..<32 {
+                column.add(t[k])
+                Workspace.addProducts(t, p, column: k, indices: 0..<k, into: &column)
+                t[k] = column.retireWordCancelledByModulus()
+            }
+            for k in 32..<63 {
+                column.add(t[k])
+                Workspace.addProducts(t, p, column: k, indices: (k &- 31)..<32, into: &column)
+                t[k &- 32] = column.retireWord()
+            }
+            column.add(t[63])
+            t[31] = column.retireWord()
+            subtractModulusIfNeeded(from: t, topBit: column.retireWord(), into: result)
         }
 
         /// accumulator += Σ x[j]·y[column-j] for j in `indices`, two products per step into two
@@ -257,13 +292,13 @@ enum Montgomery2048 {
         }
 
         /// result = (topBit·2^2048 + value) mod p, for a value below 2p, in constant time:
-        /// value - p is always computed (into the low half of `product`) and a mask picks it
+        /// value - p is always computed (into limbs 64..<96 of `product`) and a mask picks it
         /// when there was no borrow or when `topBit` is set. `result` may equal `value`.
         @inline(__always)
         func subtractModulusIfNeeded(
             from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>
         ) {
-            let difference = product, p = modulus
+            let difference = product + 64, p = modulus
             var borrow: UInt64 = 0
             for k in 0..<32 {
                 // value - p - borrow wraps modulo 2^128; bit 64 and up are all ones on borrow.
@@ -280,7 +315,7 @@ enum Montgomery2048 {
 
         /// value = (bit == 1 ? 2·value : value) mod p, for value < p and bit 0 or 1.
         /// Adds `value & mask` to itself (no branch, no secret-dependent shift), then one
-        /// constant-time subtraction of p. Uses the low half of `product`.
+        /// constant-time subtraction of p. Uses limbs 64..<96 of `product`.
         func conditionalDouble(_ value: UnsafeMutablePointer<UInt64>, bit: UInt64) {
             let addend = ConstantTime.mask(fromBit: bit)
             var carry: UInt64 = 0

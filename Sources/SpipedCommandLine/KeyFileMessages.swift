@@ -1,0 +1,28 @@
+// The wording of key-file warnings and errors shown by both programs.
+import Glibc
+import SpipedProtocol
+import SpipedSystem
+
+extension KeyFileWarning {
+    /// A one-line warning about a key file that still loaded.
+    public var message: String {
+        switch self {
+        case .shortKeyFile(let byteCount):
+            return "Key file is only \(byteCount) bytes long; it should hold at least 256 bits of entropy"
+        case .readableByOthers(let mode):
+            return "Key file can be read or written by other users (mode \(String(mode & 0o777, radix: 8)))"
+        }
+    }
+}
+
+/// The message for a key file that could not be loaded.
+public func keyLoadFailureMessage(path: String, error: SpipedProtocolError) -> String {
+    switch error {
+    case .keyFileNotFound(let path):
+        return "Cannot open file: \(path): \(errnoDescription(ENOENT)); Error reading shared secret"
+    case .keyFileUnreadable(let path, let code):
+        return "Error reading file: \(path): \(errnoDescription(code)); Error reading shared secret"
+    default:
+        return "Error reading shared secret from \(path): \(error)"
+    }
+}
