@@ -15,6 +15,9 @@ public final class PacketOpener {
     /// Set after packet number 2^64 - 1 has been received.
     private var counterExhausted = false
     private var failed = false
+    /// A failure met after earlier packets of the same call were opened: those are returned
+    /// first, and the next call (or end of stream) throws this.
+    private var deferredFailure: SpipedProtocolError?
     /// The start of a packet that arrived split across calls.
     private let partialPacket = UnsafeMutableRawBufferPointer.allocate(byteCount: PacketFormat.packetByteCount, alignment: 16)
     private var partialCount = 0
@@ -48,9 +51,11 @@ public final class PacketOpener {
     /// Throws `.packetAuthenticationFailed` for a packet whose MAC does not verify (altered,
     /// replayed, reordered, dropped, or sealed with another key), `.invalidPacketLength` for
     /// a verified packet whose length field is 0 or above 1024, `.packetCounterExhausted` after
-    /// 2^64 packets. Any error is terminal. `ciphertext` and `output` must not overlap.
+    /// 2^64 packets. Any error is terminal. When packets that verified precede the bad one in
+    /// the same call, their plaintext is returned first (consumption stops at the bad packet)
+    /// and the error is thrown by the next call. `ciphertext` and `output` must not overlap.
     public func open(_ ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(SpipedProtocolError) -> (consumed: Int, produced: Int) {
-        if failed { throw .alreadyFailed }
+        try throwIfFailed()
         var consumed = 0
         var produced = 0
         do {
@@ -74,15 +79,29 @@ public final class PacketOpener {
                 }
             }
         } catch {
+            if produced > 0 {
+                deferredFailure = error
+                return (consumed, produced)
+            }
             failed = true
             throw error
         }
         return (consumed, produced)
     }
 
+    /// Throws the deferred failure once, then `.alreadyFailed`.
+    private func throwIfFailed() throws(SpipedProtocolError) {
+        if let failure = deferredFailure {
+            deferredFailure = nil
+            failed = true
+            throw failure
+        }
+        if failed { throw .alreadyFailed }
+    }
+
     /// The peer closed its side: throws `.truncated` if a partial packet is buffered.
     public func receiveEndOfStream() throws(SpipedProtocolError) {
-        if failed { throw .alreadyFailed }
+        try throwIfFailed()
         if partialCount != 0 {
             failed = true
             throw .truncated

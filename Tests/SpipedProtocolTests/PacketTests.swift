@@ -132,6 +132,37 @@ final class PacketTests: XCTestCase {
         assertThrows(.packetAuthenticationFailed) { () throws(SpipedProtocolError) in try openAll(other, packets[0]) }
     }
 
+    /// Verified packets that precede a bad one in the same call are delivered first; the error
+    /// comes with the next call, and nothing after the bad packet is ever opened.
+    func testPacketsBeforeTheDamageInOneCallAreDelivered() throws {
+        let (sealer, _) = pair()
+        let first = message(100, seed: 1), second = message(200, seed: 2)
+        let packets = [try sealAll(sealer, first), try sealAll(sealer, second)]
+        let wire = packets[0] + packets[1] + packets[1] + packets[0]  // two good, then a replay
+        let (_, opener) = pair()
+        let result = try openOnce(opener, wire)
+        XCTAssertEqual(result.consumed, 2 * 1060, "consumption stops at the bad packet")
+        XCTAssertEqual(result.plaintext, first + second)
+        assertThrows(.packetAuthenticationFailed) { () throws(SpipedProtocolError) in
+            _ = try openOnce(opener, Array(wire[2120...]))
+        }
+        assertThrows(.alreadyFailed) { () throws(SpipedProtocolError) in try opener.receiveEndOfStream() }
+        // The same damage seen at end of stream instead of at another read.
+        let (_, late) = pair()
+        XCTAssertEqual(try openOnce(late, wire).plaintext, first + second)
+        assertThrows(.packetAuthenticationFailed) { () throws(SpipedProtocolError) in try late.receiveEndOfStream() }
+    }
+
+    /// One `open` call over all of `wire`.
+    private func openOnce(_ opener: PacketOpener, _ wire: [UInt8]) throws(SpipedProtocolError) -> (consumed: Int, plaintext: [UInt8]) {
+        var output = [UInt8](repeating: 0, count: 64 * 1024)
+        let result = wire.withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { out in Result { () throws(SpipedProtocolError) in try opener.open(input, into: out) } }
+        }
+        let opened = try result.get()
+        return (opened.consumed, Array(output[0..<opened.produced]))
+    }
+
     /// Random bytes never open (and never crash the opener), whatever the chunking.
     func testRandomGarbageIsRefused() {
         for seed in 1...50 {
