@@ -246,6 +246,8 @@ final class EventLoop: @unchecked Sendable {
                 context.releaseConnection()
                 if errno == .wouldBlock { return }
                 if errno == .connectionAborted || errno == .protocolError || errno == .interrupted { continue }
+                // Stopping: the listener was shut down under us (EINVAL); not a failure.
+                if context.isStopping { pauseListening(as: .stopped); return }
                 // EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything unexpected: back off, do not die.
                 context.warnAcceptFailure(errno)
                 pauseListening(as: .backingOff(until: MonotonicClock.nanoseconds + Self.acceptBackoffNanoseconds))

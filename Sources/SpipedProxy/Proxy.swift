@@ -223,6 +223,9 @@ public final class Proxy: @unchecked Sendable {
             }
         }
         context.beginStopping()
+        // Stop listening now, so new clients are refused at once instead of waiting in the
+        // backlog until we exit (shutdown keeps the descriptor valid for the loops).
+        _ = listener.shutdownResult(.both)
         for thread in loopThreads { thread.join() }
         for helper in helpers {
             helper.stop()
