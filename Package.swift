@@ -32,7 +32,7 @@ let package = Package(
         // `@_extern(c)` declares epoll/eventfd/signalfd, whose headers Swift's Glibc module lacks.
         .target(name: "SpipedSystem", swiftSettings: [.enableExperimentalFeature("Extern")]),
         .target(name: "SpipedProxy", dependencies: ["SpipedProtocol", "SpipedSystem", "SpipedCrypto"]),
-        .target(name: "SpipedCommandLine", dependencies: ["SpipedProxy", "SpipedSystem", "SpipedProtocol"]),
+        .target(name: "SpipedCommandLine", dependencies: ["SpipedProxy", "SpipedSystem", "SpipedProtocol", "SpipedCrypto"]),
         .executableTarget(name: "spiped", dependencies: ["SpipedCommandLine", "SpipedProxy", "SpipedCryptoAccelerated"]),
         .executableTarget(name: "spipe", dependencies: ["SpipedCommandLine", "SpipedProxy", "SpipedCryptoAccelerated"]),
         .executableTarget(name: "spiped-bench", dependencies: ["SpipedProtocol", "SpipedCryptoAccelerated"]),

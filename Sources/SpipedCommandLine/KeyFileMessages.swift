@@ -1,5 +1,6 @@
 // The wording of key-file warnings and errors shown by both programs.
 import Glibc
+import SpipedCrypto
 import SpipedProtocol
 import SpipedSystem
 
@@ -26,3 +27,19 @@ public func keyLoadFailureMessage(path: String, error: SpipedProtocolError) -> S
         return "Error reading shared secret from \(path): \(error)"
     }
 }
+
+/// Loads the key file named on a command line, showing its warnings through `warnings`; on
+/// failure shows why and exits with status 1 (both programs start this way).
+public func loadKeyOrExit(path: String, backend: CryptoBackend, warnings: WarningSink) -> SpipedKey {
+    do {
+        let loaded = try SpipedKey.load(path: path, backend: backend)
+        for warning in loaded.warnings { warnings.warn(warning.message) }
+        return loaded.key
+    } catch {
+        warnings.warn(keyLoadFailureMessage(path: path, error: error))
+        exit(1)
+    }
+}
+
+/// Longest timeout passed on to the proxy (about 31 years): `-o inf` is accepted and means "never".
+public let longestTimeoutSeconds = 1e9

@@ -6,9 +6,6 @@ import SpipedProtocol
 import SpipedProxy
 import SpipedSystem
 
-/// Longest timeout passed on (about 31 years): `-o inf` is accepted and means "never".
-let longestTimeoutSeconds = 1e9
-
 let warnings = WarningSink(program: "spipe")
 
 let options: SpipeOptions
@@ -26,15 +23,7 @@ do {
 }
 
 let backend = CryptoBackendSelection.best
-let key: SpipedKey
-do {
-    let loaded = try SpipedKey.load(path: options.keyFilePath, backend: backend)
-    for warning in loaded.warnings { warnings.warn(warning.message) }
-    key = loaded.key
-} catch {
-    warnings.warn(keyLoadFailureMessage(path: options.keyFilePath, error: error))
-    exit(1)
-}
+let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
 
 // Writes to a peer that has gone must fail with EPIPE, not kill the process.
 signal(SIGPIPE, SIG_IGN)

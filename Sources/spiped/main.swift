@@ -7,9 +7,6 @@ import SpipedProtocol
 import SpipedProxy
 import SpipedSystem
 
-/// Longest timeout passed on (about 31 years): `-o inf` is accepted and means "never".
-let longestTimeoutSeconds = 1e9
-
 let warnings = WarningSink(program: "spiped")
 
 /// Prints `spiped: message` (to stderr or syslog) and exits with status 1.
@@ -41,14 +38,7 @@ if daemonizeEarly {
 }
 
 let backend = CryptoBackendSelection.best
-let key: SpipedKey
-do {
-    let loaded = try SpipedKey.load(path: options.keyFilePath, backend: backend)
-    for warning in loaded.warnings { warnings.warn(warning.message) }
-    key = loaded.key
-} catch {
-    fail(keyLoadFailureMessage(path: options.keyFilePath, error: error))
-}
+let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
 
 var configuration = ProxyConfiguration(
     mode: options.mode == .encrypt ? .encrypt : .decrypt,
