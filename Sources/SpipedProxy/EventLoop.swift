@@ -448,6 +448,13 @@ final class EventLoop: @unchecked Sendable {
             }
         }
         guard handshake.isComplete, handshake.pendingOutput.isEmpty else { return }
+        // Our last handshake bytes are on the wire: the peer's exponentiation now runs
+        // alongside ours (for -d, yS went out before y_C^x_S is computed).
+        do {
+            try handshake.finishKeyAgreement()
+        } catch {
+            throw .failed(.protocolFailure(error))
+        }
         guard let session = handshake.makeSession() else { throw .failed(.protocolFailure(.alreadyFailed)) }
         connection.handshake = nil
         connection.sealer = session.sealer
