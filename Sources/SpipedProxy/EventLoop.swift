@@ -448,6 +448,12 @@ final class EventLoop: @unchecked Sendable {
             }
         }
         guard handshake.isComplete, handshake.pendingOutput.isEmpty else { return }
+        let decrypting = context.configuration.mode == .decrypt
+        if decrypting && targetSocket(of: connection) == nil {
+            // -d: the peer's MAC verified, so it holds the key: start the (non-blocking)
+            // connect to the target now, so it progresses during our exponentiation.
+            try connectToNextTargetAddress(connection)
+        }
         // Our last handshake bytes are on the wire: the peer's exponentiation now runs
         // alongside ours (for -d, yS went out before y_C^x_S is computed).
         do {
@@ -459,11 +465,12 @@ final class EventLoop: @unchecked Sendable {
         connection.handshake = nil
         connection.sealer = session.sealer
         connection.opener = session.opener
-        if context.configuration.mode == .encrypt {
-            connection.phase = .piping
-        } else {
-            // -d: only a peer that proved it holds the key gets a connection to the target.
+        if decrypting {
+            // -d: only a peer that proved it holds the key gets a connection to the target
+            // (started above); wait until it is established.
             connection.phase = .connectingTarget
+        } else {
+            connection.phase = .piping
         }
     }
 
