@@ -31,7 +31,9 @@ public struct HandshakeOptions: Sendable, Equatable {
 /// holding a different key.
 ///
 /// When `isComplete` becomes true, `pendingOutput` may still hold the final handshake message:
-/// send it before any packet. `receive` stops consuming at the end of the handshake; the rest
+/// send it before any packet. The shared secret (y_peer^x mod p, the slow step) is computed
+/// only afterwards, by `finishKeyAgreement()` or lazily by `makeSession()`, so a server can
+/// put its y on the wire first and its exponentiation overlaps the client's. `receive` stops consuming at the end of the handshake; the rest
 /// of the input belongs to the packet stream.
 public final class Handshake {
     /// Bytes of a nonce.
@@ -47,7 +49,8 @@ public final class Handshake {
         case awaitingNonce
         /// dk1 is known; waiting for the rest of the peer's `y || HMAC`.
         case awaitingPublicValue
-        /// Session keys are known.
+        /// The peer's `y || HMAC` verified and our whole message is queued; the session keys
+        /// are derived by `finishKeyAgreement()` (or `makeSession()`).
         case complete
         /// An error happened; every call throws `.alreadyFailed`.
         case failed
@@ -74,7 +77,11 @@ public final class Handshake {
 
     /// dk1 = dhmacC || dhmacS while waiting for the peer's y (wiped once used).
     private var handshakeMACKeys: [UInt8] = []
-    /// dk2 = E_C || H_C || E_S || H_S from completion until `makeSession` (then wiped).
+    /// The peer's verified y, kept from completion until `finishKeyAgreement` uses it.
+    private var peerPublicValue: [UInt8] = []
+    /// True once `finishKeyAgreement` has derived `sessionKeys`.
+    private var keyAgreementFinished = false
+    /// dk2 = E_C || H_C || E_S || H_S from `finishKeyAgreement` until `makeSession` (then wiped).
     private var sessionKeys: [UInt8] = []
     private var sessionHandedOut = false
 
@@ -138,8 +145,30 @@ public final class Handshake {
         outboundSent += count
     }
 
-    /// True once both sides' keys are known.
+    /// True once the peer's message has verified and ours is queued: nothing more is to be
+    /// received, and `makeSession()` (after `pendingOutput` is sent) gives the packet layer.
     public var isComplete: Bool { phase == .complete }
+
+    /// True once the session keys have been derived (`finishKeyAgreement()` has run).
+    public var isKeyAgreementFinished: Bool { keyAgreementFinished }
+
+    /// Computes the shared secret ySC = y_peer^x mod p (the slow step) and derives the session
+    /// keys dk2. Call it once `isComplete` is true, ideally right after `pendingOutput` was
+    /// sent, so the peer works on its own exponentiation meanwhile; `makeSession()` calls it
+    /// when it has not run yet. Calling it again does nothing. Throws `.alreadyFailed` before
+    /// completion or after an earlier error, and the crypto layer's refusal of the peer's y
+    /// (already checked on arrival, so not expected); after an error the handshake has failed.
+    public func finishKeyAgreement() throws(SpipedProtocolError) {
+        guard phase == .complete else { throw .alreadyFailed }
+        if keyAgreementFinished { return }
+        do {
+            try deriveSessionKeys()
+        } catch {
+            fail()
+            throw error
+        }
+        keyAgreementFinished = true
+    }
 
     /// Feeds received bytes; returns how many were consumed. Consumes nothing past the end of
     /// the handshake (returns 0 once complete). Throws on a bad MAC, a refused public value or
@@ -188,6 +217,11 @@ public final class Handshake {
     /// The client seals with (E_C, H_C) and opens with (E_S, H_S); the server the reverse.
     public func makeSession() -> (sealer: PacketSealer, opener: PacketOpener)? {
         guard phase == .complete, !sessionHandedOut else { return nil }
+        do {
+            try finishKeyAgreement()
+        } catch {
+            return nil
+        }
         sessionHandedOut = true
         defer { SecureWipe.wipe(&sessionKeys) }
         return sessionKeys.withUnsafeBytes { keys in
@@ -224,7 +258,7 @@ public final class Handshake {
     }
 
     /// The peer's `y || HMAC` is complete: verify the MAC (constant time) before looking at y,
-    /// then check y, then (server) answer, then derive the session keys.
+    /// then check y, then (server) answer. The session keys come later (`finishKeyAgreement`).
     private func publicValueArrived() throws(SpipedProtocolError) {
         let valueStart = Handshake.nonceByteCount
         let tagStart = valueStart + DiffieHellmanGroup14.valueByteCount
@@ -258,7 +292,15 @@ public final class Handshake {
         if role == .server {
             sendPublicValue()
         }
+        // Both MACs are done: dk1 is no longer needed.
+        SecureWipe.wipe(&handshakeMACKeys)
+        peerPublicValue = peerValue
+        phase = .complete
+    }
 
+    /// ySC and dk2 = PBKDF2(K, nC || nS || ySC, 1, 128); drops x, dk1 and the peer's y.
+    private func deriveSessionKeys() throws(SpipedProtocolError) {
+        let peerValue = peerPublicValue
         // ySC = y_peer ^ x mod p, or 1 when we run fast (the peer then computes 1^x = 1 too).
         var sharedValue: [UInt8]
         if let keyPair {
@@ -276,8 +318,7 @@ public final class Handshake {
         SecureWipe.wipe(&sharedValue)
         sessionKeys = Handshake.pbkdf2(key: key, salt: salt, byteCount: 128, backend: backend)
         SecureWipe.wipe(&salt)
-        SecureWipe.wipe(&handshakeMACKeys)
-        phase = .complete
+        peerPublicValue = []
     }
 
     /// Queues `y || HMAC(ownMACKey, y)`: dhmacC for the client, dhmacS for the server.
@@ -315,6 +356,7 @@ public final class Handshake {
     private func wipeSecrets() {
         SecureWipe.wipe(&handshakeMACKeys)
         SecureWipe.wipe(&sessionKeys)
+        peerPublicValue = []
     }
 
     // MARK: - Helpers

@@ -20,10 +20,15 @@ import SpipedSystem
 ///
 /// The loop object is used by its own thread only, except `wake()`.
 final class EventLoop: @unchecked Sendable {
-    /// Bytes of plaintext read per call: 63 payloads, so their sealed form fits `outputBuffer`.
-    static let plaintextReadByteCount = 63 * PacketSealer.maximumPayloadByteCount
-    /// Bytes of ciphertext read per call.
-    static let ciphertextReadByteCount = 65536
+    /// Packets `outputBuffer` holds. Large batches (about 256 KB per read and write) cut the
+    /// syscalls and wake-ups per MB; the buffers are only touched once traffic flows.
+    static let outputPacketCount = 256
+    /// Bytes of plaintext read per call: one payload fewer than `outputBuffer` holds packets,
+    /// so their sealed form fits.
+    static let plaintextReadByteCount = (outputPacketCount - 1) * PacketSealer.maximumPayloadByteCount
+    /// Bytes of ciphertext read per call (their opened form, plus one packet completed from
+    /// earlier bytes, fits `outputBuffer`).
+    static let ciphertextReadByteCount = 256 * 1024
     /// The handshake input from the peer: nonce (32) + DH value (256) + its MAC (32).
     static let handshakeInputByteCount = Handshake.handshakeByteCount
     /// Reads per side per turn before other connections get their turn.
@@ -72,7 +77,7 @@ final class EventLoop: @unchecked Sendable {
         inputBuffer = .allocate(byteCount: max(Self.plaintextReadByteCount, Self.ciphertextReadByteCount), alignment: 16)
         // Room for the sealed form of a full plaintext read, and for the opened form of a
         // full ciphertext read plus one packet completed from earlier bytes.
-        outputBuffer = .allocate(byteCount: 64 * PacketSealer.packetByteCount, alignment: 16)
+        outputBuffer = .allocate(byteCount: Self.outputPacketCount * PacketSealer.packetByteCount, alignment: 16)
         try epoll.add(wakeup.descriptor, events: .readable, token: Self.wakeupToken)
     }
 
@@ -450,15 +455,29 @@ final class EventLoop: @unchecked Sendable {
             }
         }
         guard handshake.isComplete, handshake.pendingOutput.isEmpty else { return }
+        let decrypting = context.configuration.mode == .decrypt
+        if decrypting && targetSocket(of: connection) == nil {
+            // -d: the peer's MAC verified, so it holds the key: start the (non-blocking)
+            // connect to the target now, so it progresses during our exponentiation.
+            try connectToNextTargetAddress(connection)
+        }
+        // Our last handshake bytes are on the wire: the peer's exponentiation now runs
+        // alongside ours (for -d, yS went out before y_C^x_S is computed).
+        do {
+            try handshake.finishKeyAgreement()
+        } catch {
+            throw .failed(.protocolFailure(error))
+        }
         guard let session = handshake.makeSession() else { throw .failed(.protocolFailure(.alreadyFailed)) }
         connection.handshake = nil
         connection.sealer = session.sealer
         connection.opener = session.opener
-        if context.configuration.mode == .encrypt {
-            connection.phase = .piping
-        } else {
-            // -d: only a peer that proved it holds the key gets a connection to the target.
+        if decrypting {
+            // -d: only a peer that proved it holds the key gets a connection to the target
+            // (started above); wait until it is established.
             connection.phase = .connectingTarget
+        } else {
+            connection.phase = .piping
         }
     }
 
@@ -591,7 +610,7 @@ final class EventLoop: @unchecked Sendable {
                 } catch {
                     throw .failed(.protocolFailure(error))
                 }
-                // outputBuffer holds 64 packets, a read at most 63 payloads: all is sealed.
+                // outputBuffer holds outputPacketCount packets, a read at most one payload fewer: all is sealed.
                 try write(UnsafeRawBufferPointer(rebasing: outputBuffer[0..<sealed.produced]), to: destination,
                           pending: &connection.pendingToEncrypted, writable: &connection.encryptedWritable)
             }

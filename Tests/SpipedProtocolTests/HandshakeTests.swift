@@ -253,6 +253,34 @@ final class HandshakeTests: XCTestCase {
         XCTAssertEqual([UInt8](server.pendingOutput), Array(reference.serverSent[32...]))
     }
 
+    /// The server's yS is ready to send before the session keys (y_C^x_S) are computed, so the
+    /// proxy can flush it first and both exponentiations overlap; the keys come from an
+    /// explicit `finishKeyAgreement()` and still give a working session.
+    func testServerAnswerIsReadyBeforeTheKeyAgreement() throws {
+        let reference = try completeExchange()
+        let server = try makeHandshake(.server)
+        XCTAssertEqual(takeOutput(server), Fixtures.serverNonce)
+        XCTAssertEqual(try feed(server, reference.clientSent), 320)
+        XCTAssertTrue(server.isComplete)
+        XCTAssertFalse(server.isKeyAgreementFinished, "no exponentiation before yS is sent")
+        XCTAssertEqual(takeOutput(server), Array(reference.serverSent[32...]))
+        XCTAssertFalse(server.isKeyAgreementFinished)
+        try server.finishKeyAgreement()
+        XCTAssertTrue(server.isKeyAgreementFinished)
+        try server.finishKeyAgreement()
+
+        let client = try makeHandshake(.client)
+        _ = takeOutput(client)
+        XCTAssertEqual(try feed(client, reference.serverSent), 320)
+        try assertSessionCarriesData(client: client, server: server, context: "explicit finishKeyAgreement")
+    }
+
+    /// `finishKeyAgreement()` before completion is refused.
+    func testKeyAgreementCannotFinishEarly() throws {
+        let server = try makeHandshake(.server)
+        XCTAssertThrowsError(try server.finishKeyAgreement())
+    }
+
     // MARK: - Helpers
 
     /// A successful exchange with the fixed inputs (its bytes are the reference for tampering).
