@@ -13,13 +13,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+
+from spiped_testkit import (  # noqa: E402  (re-exported to the tests)
+    REPO_ROOT as REPO, ThreadedServer, connect, free_port, is_listening, kill_and_reap, tcp_address,
+    wait_until, write_key)
 OUR_SPIPED = os.environ.get("OUR_SPIPED", str(REPO / ".build/release/spiped"))
 OUR_SPIPE = os.environ.get("OUR_SPIPE", str(REPO / ".build/release/spipe"))
 THEIR_SPIPED = os.environ.get("THEIR_SPIPED", "/usr/bin/spiped")
@@ -39,91 +43,17 @@ def pytest_sessionstart(session):
                     "or set OUR_SPIPED/OUR_SPIPE)", returncode=2)
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tcp_address(port):
-    """spiped's spelling of 127.0.0.1:port."""
-    return f"[127.0.0.1]:{port}"
-
-
-def _listening_tcp_ports():
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A":  # TCP_LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-def _listening_unix_paths():
-    paths = set()
-    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
-        fields = line.split()
-        # Flags 00010000 = __SO_ACCEPTCON: a listening socket.
-        if len(fields) >= 8 and int(fields[3], 16) & 0x10000:
-            paths.add(fields[7])
-    return paths
-
-
-def is_listening(address):
-    """True when something listens on `address` (spiped syntax: [127.0.0.1]:port or /path)."""
-    if address.startswith("/"):
-        return address in _listening_unix_paths()
-    return int(address.rsplit(":", 1)[1]) in _listening_tcp_ports()
-
-
-def wait_until(predicate, timeout=10.0, what="condition"):
-    """Polls `predicate` every 5 ms until it is true; fails the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
-def connect(address, timeout=30.0):
-    """A connected stream socket to `address` (spiped syntax)."""
-    if address.startswith("/"):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(address)
-    else:
-        host, port = address.rsplit(":", 1)
-        s = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
-    return s
-
-
-class EchoServer:
+class EchoServer(ThreadedServer):
     """A threaded echo server: writes back everything it reads, and when the client shuts down
     its write side, finishes echoing and shuts down its own write side (so half-close is
-    forwarded). `on_accept` may replace the echo behaviour for a connection."""
+    forwarded). `handler` may replace the echo behaviour for a connection."""
 
     def __init__(self, address, handler=None):
         self.address = address
         self.handler = handler or EchoServer.echo
-        if address.startswith("/"):
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.bind(address)
-        else:
-            self.sock = socket.socket()
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            host, port = address.rsplit(":", 1)
-            self.sock.bind((host.strip("[]"), int(port)))
-        self.sock.listen(256)
         self.connections = 0
         self.errors = []
-        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self.thread.start()
+        super().__init__(address)
 
     @staticmethod
     def echo(conn):
@@ -141,21 +71,9 @@ class EchoServer:
         except OSError as error:  # a reset by the proxy is a legitimate end in some tests
             self.errors.append(error)
 
-    def _accept_loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+    def accepted(self, conn):
+        self.connections += 1
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
 
 def transfer(address, payload, chunk=1 << 16):
@@ -223,12 +141,7 @@ class Processes:
 
     def kill_all(self):
         for proc in self.started:
-            if proc.poll() is None:
-                proc.kill()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            kill_and_reap(proc)
             proc.log.close()
         for pid in self.daemon_pids:
             try:
@@ -263,18 +176,14 @@ def procs(tmp_path):
 
 @pytest.fixture
 def key(tmp_path):
-    path = tmp_path / "key"
-    path.write_bytes(os.urandom(32))
-    path.chmod(0o600)
-    return path
+    """A fresh 256-bit key file, readable by its owner only."""
+    return write_key(tmp_path / "key")
 
 
 @pytest.fixture
 def other_key(tmp_path):
-    path = tmp_path / "other-key"
-    path.write_bytes(os.urandom(32))
-    path.chmod(0o600)
-    return path
+    """A second, different key file."""
+    return write_key(tmp_path / "other-key")
 
 
 @pytest.fixture

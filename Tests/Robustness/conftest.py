@@ -1,9 +1,13 @@
 """Fixtures of the robustness suite (see robust_harness.py for the parts)."""
-import os
+import sys
+from pathlib import Path
 
 import pytest
 
-from robust_harness import TESTING_THE_REFERENCE, Daemon, TargetServer, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+
+from robust_harness import TESTING_THE_REFERENCE, Daemon, TargetServer, free_port  # noqa: E402
+from spiped_testkit import write_key  # noqa: E402
 
 
 def pytest_configure(config):
@@ -21,10 +25,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def key(tmp_path):
     """A fresh 256-bit key file, readable by its owner only."""
-    path = tmp_path / "key"
-    path.write_bytes(os.urandom(32))
-    path.chmod(0o600)
-    return path
+    return write_key(tmp_path / "key")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -5,10 +5,10 @@ Pointing it at Debian's /usr/bin/spiped checks the harness itself against the re
 Everything listens on 127.0.0.1; readiness is detected by polling /proc/net/tcp; every
 process a test starts is killed at teardown; every wait is bounded.
 """
+import functools
 import hashlib
 import os
 import resource
-import signal
 import socket
 import struct
 import subprocess
@@ -16,8 +16,11 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-OUR_SPIPED = os.environ.get("OUR_SPIPED", str(REPO / ".build/release/spiped"))
+import spiped_testkit
+from spiped_testkit import REPO_ROOT, ThreadedServer, free_port, kill_and_reap, shutdown_quietly
+from spiped_testkit import tcp_address as address
+
+OUR_SPIPED = os.environ.get("OUR_SPIPED", str(REPO_ROOT / ".build/release/spiped"))
 # The reference spiped 1.6.2 lacks some behaviour this suite requires of ours (it exits when
 # accept() fails with EMFILE, and still serves clients that arrive after SIGTERM). When the
 # suite checks its own harness against the reference, those checks are expected to fail.
@@ -30,40 +33,18 @@ PACKET_BYTES = 1060          # one data packet on the wire
 PAYLOAD_BYTES = 1024         # largest payload of one packet
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def address(port):
-    """spiped's spelling of 127.0.0.1:port."""
-    return f"[127.0.0.1]:{port}"
-
-
 def listening_ports():
-    """TCP ports in LISTEN state on this host (from /proc/net/tcp)."""
-    ports = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A":
-            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+    """TCP ports in LISTEN state on this host (from /proc/net/tcp, IPv4 only)."""
+    return spiped_testkit.listening_tcp_ports(tables=("/proc/net/tcp",))
 
 
-def wait_until(predicate, timeout=10.0, what="condition", interval=0.01):
-    """Polls `predicate` until it is true; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+# This suite polls every 10 ms (the shared default is 5 ms).
+wait_until = functools.partial(spiped_testkit.wait_until, interval=0.01)
 
 
 def connect(port, timeout=10.0):
     """A TCP connection to 127.0.0.1:port."""
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return spiped_testkit.connect(address(port), timeout=timeout)
 
 
 def rss_kib(pid):
@@ -142,34 +123,22 @@ class Daemon:
             f"spiped exited with status {self.process.returncode}: {self.stderr()}"
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_and_reap(self.process)
         self.log.close()
 
 
-class TargetServer:
+class TargetServer(ThreadedServer):
     """The service behind spiped -d: a threaded TCP server whose behaviour per connection is
     `echo` (write back what it reads), `record` (keep what it reads) or `stall` (accept and
     never read). Records every connection's bytes and whether it ended."""
 
     def __init__(self, behaviour="echo", port=None, receive_buffer=None):
         self.behaviour = behaviour
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if receive_buffer:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        self.sock.bind(("127.0.0.1", port or 0))
-        self.port = self.sock.getsockname()[1]
-        self.sock.listen(256)
         self.lock = threading.Lock()
         self.received = []      # per connection: bytearray
         self.ended = []         # per connection: threading.Event
         self.held = []          # sockets kept open by `stall`
-        threading.Thread(target=self._accept_loop, daemon=True).start()
+        super().__init__(address(port or 0), receive_buffer=receive_buffer)
 
     @property
     def connections(self):
@@ -180,20 +149,15 @@ class TargetServer:
         with self.lock:
             return sum(len(r) for r in self.received)
 
-    def _accept_loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                index = len(self.received)
-                self.received.append(bytearray())
-                self.ended.append(threading.Event())
-            if self.behaviour == "stall":
-                self.held.append(conn)
-                continue
-            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
+    def accepted(self, conn):
+        with self.lock:
+            index = len(self.received)
+            self.received.append(bytearray())
+            self.ended.append(threading.Event())
+        if self.behaviour == "stall":
+            self.held.append(conn)
+            return
+        threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
 
     def _serve(self, conn, index):
         try:
@@ -214,11 +178,7 @@ class TargetServer:
             self.ended[index].set()
 
     def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        super().close()
         for conn in self.held:
             conn.close()
 
@@ -265,7 +225,7 @@ def eventually_serves(port, within=20.0, size=100_000):
             time.sleep(1)
 
 
-class TamperingRelay:
+class TamperingRelay(ThreadedServer):
     """A man in the middle between spiped -e (connects here) and spiped -d.
 
     It forwards the handshake in both directions untouched, then parses the client-to-server
@@ -280,35 +240,25 @@ class TamperingRelay:
     def __init__(self, server_port, damage):
         self.server_port = server_port
         self.damage = damage
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.sock.listen(64)
         self.connections = 0
         self.packets_forwarded = 0     # client-to-server packets of the damaged connection
         self.damage_done = threading.Event()
-        threading.Thread(target=self._accept_loop, daemon=True).start()
+        super().__init__(address(0), backlog=64)
 
-    def _accept_loop(self):
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            damage = self.damage if self.connections == 1 else None
-            try:
-                server = connect(self.server_port)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, server):
-                s.settimeout(None)
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._pump_plain, args=(server, client), daemon=True).start()
-            threading.Thread(target=self._pump_packets, args=(client, server, damage),
-                             daemon=True).start()
+    def accepted(self, client):
+        self.connections += 1
+        damage = self.damage if self.connections == 1 else None
+        try:
+            server = connect(self.server_port)
+        except OSError:
+            client.close()
+            return
+        for s in (client, server):
+            s.settimeout(None)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=self._pump_plain, args=(server, client), daemon=True).start()
+        threading.Thread(target=self._pump_packets, args=(client, server, damage),
+                         daemon=True).start()
 
     @staticmethod
     def _pump_plain(source, sink):
@@ -321,10 +271,7 @@ class TamperingRelay:
                 sink.sendall(data)
         except OSError:
             for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                shutdown_quietly(s)
 
     @staticmethod
     def _read_exactly(sock, count):
@@ -379,14 +326,4 @@ class TamperingRelay:
                 index += 1
         except OSError:
             for s in (client, server):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+                shutdown_quietly(s)

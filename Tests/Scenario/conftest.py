@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 from scenario_support import (  # noqa: E402
     Pipe, ProcessGroup, find_program, free_tcp_port, private_dir, resolve_binary, start_redis,

@@ -1,5 +1,7 @@
-"""Helpers for the end-to-end scenario tests: free ports, readiness checks, managed child
-processes (spiped, redis-server, mariadbd), a minimal RESP client and the Redis checks.
+"""Helpers for the end-to-end scenario tests: managed child processes (spiped, redis-server,
+mariadbd) whose readiness is read from the kernel's socket tables, a minimal RESP client and
+the Redis checks. Free ports, addresses, readiness and key files come from
+Tests/support/spiped_testkit.py (re-exported here for the tests).
 
 Nothing here talks to system services: every server is started by the tests on 127.0.0.1 or a
 Unix socket in a private temporary directory and killed at teardown.
@@ -17,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from spiped_testkit import REPO_ROOT, listening_tcp_ports, listening_unix_paths, tcp_address, write_key
+from spiped_testkit import free_port as free_tcp_port
 
 # -o value given to every spiped the tests start: short, so that a plaintext client on the
 # encrypted port is dropped quickly.
@@ -41,54 +44,6 @@ def private_dir(prefix: str) -> Path:
     """A fresh directory under /tmp with a short path: Unix socket paths must stay below the
     108-byte sun_path limit, which pytest's own tmp_path can exceed."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-
-
-def free_tcp_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody was listening on a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def tcp_address(port: int) -> str:
-    """spiped's spelling of 127.0.0.1:port."""
-    return f"[127.0.0.1]:{port}"
-
-
-def write_key(path: Path, data: bytes | None = None) -> Path:
-    """Writes a key file (32 random bytes unless `data` is given), like
-    `dd if=/dev/urandom bs=32 count=1 of=spiped.key`."""
-    path.write_bytes(os.urandom(32) if data is None else data)
-    path.chmod(0o600)
-    return path
-
-
-# --- readiness without side effects -------------------------------------------------------
-# Connecting to an spiped -e port to see whether it is up would make it open a pipe of its own,
-# so readiness is read from the kernel's socket tables instead.
-
-def _tcp_listening_ports() -> set[int]:
-    ports: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A":  # TCP_LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-def _unix_listening_paths() -> set[str]:
-    paths: set[str] = set()
-    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
-        fields = line.split()
-        # Flags 00010000 = __SO_ACCEPTCON, i.e. a listening socket.
-        if len(fields) >= 8 and fields[3] == "00010000":
-            paths.add(fields[7])
-    return paths
 
 
 class ManagedProcess:
@@ -125,11 +80,11 @@ class ManagedProcess:
             time.sleep(0.02)
 
     def wait_tcp_listening(self, port: int, timeout: float = 20.0) -> None:
-        self.wait_until(lambda: port in _tcp_listening_ports(), f"listening on port {port}",
+        self.wait_until(lambda: port in listening_tcp_ports(), f"listening on port {port}",
                         timeout)
 
     def wait_unix_listening(self, path: Path, timeout: float = 20.0) -> None:
-        self.wait_until(lambda: str(path) in _unix_listening_paths(), f"listening on {path}",
+        self.wait_until(lambda: str(path) in listening_unix_paths(), f"listening on {path}",
                         timeout)
 
     def stop(self) -> None:
