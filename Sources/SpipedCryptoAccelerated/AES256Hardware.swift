@@ -24,11 +24,9 @@ public enum AES256Hardware {
     /// an invalid-opcode fault).
     public static let engine = AES256Engine(
         scheduleByteCount: scheduleByteCount,
-        expandKey: { key, schedule in expandKey(key, into: schedule) },
-        encryptBlock: { schedule, input, output in encryptBlock(schedule, input, output) },
-        ctrXor: { schedule, counterHigh, counterLow, input, output, count in
-            ctrXor(schedule, counterHigh, counterLow, input, output, count)
-        }
+        expandKey: expandKey(_:into:),
+        encryptBlock: encryptBlock,
+        ctrXor: ctrXor
     )
 
     /// Known-answer self-test (FIPS 197 Appendix C.3, AES-256 single block), for the start-up

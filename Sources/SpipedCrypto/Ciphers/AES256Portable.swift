@@ -33,11 +33,9 @@ public enum AES256Portable {
     /// The engine: key expansion, single-block encryption and CTR keystream, all constant time.
     public static let engine = AES256Engine(
         scheduleByteCount: scheduleByteCount,
-        expandKey: { key, schedule in expandKey(key, into: schedule) },
-        encryptBlock: { schedule, input, output in encryptBlock(schedule, input, output) },
-        ctrXor: { schedule, counterHigh, counterLow, input, output, count in
-            ctrXor(schedule, counterHigh, counterLow, input, output, count)
-        }
+        expandKey: expandKey(_:into:),
+        encryptBlock: encryptBlock,
+        ctrXor: ctrXor
     )
 
     /// One 16-byte block as the two little-endian 64-bit loads of its bytes would see it.
