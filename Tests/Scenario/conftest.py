@@ -57,7 +57,9 @@ def session_dir():
     """One private directory for the whole run: keys, logs, sockets, database files."""
     path = private_dir("spiped-scenario-")
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    # KEEP_SCENARIO_DIR=1 keeps the logs of every process for a post-mortem.
+    if not os.environ.get("KEEP_SCENARIO_DIR"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
