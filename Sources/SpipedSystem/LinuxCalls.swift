@@ -25,6 +25,12 @@ import Glibc
 /// `int pthread_setname_np(pthread_t thread, const char *name)` — pthread_setname_np(3).
 @_extern(c, "pthread_setname_np") func system_pthread_setname_np(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
 
+/// `unsigned long getauxval(unsigned long type)` — getauxval(3) (<sys/auxv.h>).
+@_extern(c, "getauxval") func system_getauxval(_ type: UInt) -> UInt
+/// `int __nss_configure_lookup(const char *db, const char *service_line)` — glibc's <nss.h>:
+/// replaces the /etc/nsswitch.conf line of one database for this process.
+@_extern(c, "__nss_configure_lookup") func system_nss_configure_lookup(_ database: UnsafePointer<CChar>, _ services: UnsafePointer<CChar>) -> Int32
+
 /// Constants from <sys/epoll.h>, <sys/eventfd.h> and <sys/signalfd.h>.
 enum LinuxConstants {
     /// `EPOLL_CLOEXEC` (== `O_CLOEXEC`).

@@ -6,40 +6,49 @@ import SpipedProtocol
 import SpipedProxy
 import SpipedSystem
 
-let warnings = WarningSink(program: "spipe")
+// The program runs in a plain (nonisolated) function rather than as top-level code, so
+// nothing here is main-actor isolated and the Swift concurrency runtime (with libdispatch)
+// is not linked in: it would only add start-up work and resident memory.
+func runSpipe() -> Never {
+    // A static build must not let glibc load name-service modules (see NameServices).
+    NameServices.restrictToBuiltInSourcesIfStatic()
+    let warnings = WarningSink(program: "spipe")
 
-let options: SpipeOptions
-do {
-    switch try SpipeOptions.parse(Array(CommandLine.arguments.dropFirst())) {
-    case .showVersion:
-        writeStandardError(SpipeUsage.version)
-        exit(0)
-    case .run(let parsed):
-        options = parsed
+    let options: SpipeOptions
+    do {
+        switch try SpipeOptions.parse(Array(CommandLine.arguments.dropFirst())) {
+        case .showVersion:
+            writeStandardError(SpipeUsage.version)
+            exit(0)
+        case .run(let parsed):
+            options = parsed
+        }
+    } catch {
+        writeStandardError(error.rendered(program: "spipe", usage: SpipeUsage.text))
+        exit(1)
     }
-} catch {
-    writeStandardError(error.rendered(program: "spipe", usage: SpipeUsage.text))
-    exit(1)
+
+    let backend = CryptoBackendSelection.best
+    let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
+
+    // Writes to a peer that has gone must fail with EPIPE, not kill the process.
+    signal(SIGPIPE, SIG_IGN)
+
+    do {
+        try SpipeClient.run(
+            target: options.target,
+            key: key,
+            handshake: HandshakeOptions(fast: options.fast, requireForwardSecrecy: options.requireForwardSecrecy),
+            backend: backend,
+            keepAlive: options.keepAlive,
+            timeoutSeconds: min(options.timeoutSeconds, longestTimeoutSeconds),
+            bindAddress: options.bindAddress
+        )
+    } catch {
+        warnings.warn("Could not connect: \(error)")
+        exit(1)
+    }
+    exit(0)
 }
 
-let backend = CryptoBackendSelection.best
-let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
-
-// Writes to a peer that has gone must fail with EPIPE, not kill the process.
-signal(SIGPIPE, SIG_IGN)
-
-do {
-    try SpipeClient.run(
-        target: options.target,
-        key: key,
-        handshake: HandshakeOptions(fast: options.fast, requireForwardSecrecy: options.requireForwardSecrecy),
-        backend: backend,
-        keepAlive: options.keepAlive,
-        timeoutSeconds: min(options.timeoutSeconds, longestTimeoutSeconds),
-        bindAddress: options.bindAddress
-    )
-} catch {
-    warnings.warn("Could not connect: \(error)")
-    exit(1)
-}
-exit(0)
+runSpipe()

@@ -7,89 +7,98 @@ import SpipedProtocol
 import SpipedProxy
 import SpipedSystem
 
-let warnings = WarningSink(program: "spiped")
+// The program runs in a plain (nonisolated) function rather than as top-level code, so
+// nothing here is main-actor isolated and the Swift concurrency runtime (with libdispatch)
+// is not linked in: it would only add start-up work and resident memory.
+func runSpiped() -> Never {
+    // A static build must not let glibc load name-service modules (see NameServices).
+    NameServices.restrictToBuiltInSourcesIfStatic()
+    let warnings = WarningSink(program: "spiped")
 
-/// Prints `spiped: message` (to stderr or syslog) and exits with status 1.
-func fail(_ message: String) -> Never {
-    warnings.warn(message)
-    exit(1)
-}
-
-let options: SpipedOptions
-do {
-    switch try SpipedOptions.parse(Array(CommandLine.arguments.dropFirst())) {
-    case .showVersion:
-        // The reference prints its version on stderr.
-        writeStandardError(SpipedUsage.version)
-        exit(0)
-    case .run(let parsed):
-        options = parsed
+    /// Prints `spiped: message` (to stderr or syslog) and exits with status 1.
+    func fail(_ message: String) -> Never {
+        warnings.warn(message)
+        exit(1)
     }
-} catch {
-    writeStandardError(error.rendered(program: "spiped", usage: SpipedUsage.text))
-    exit(1)
-}
 
-// With -D the reference daemonizes before resolving names and then retries lookups.
-let daemonizeEarly = options.waitForDNS && !options.foreground
-if daemonizeEarly {
-    do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
-    if options.useSyslog { warnings.switchToSyslog() }
-}
-
-let backend = CryptoBackendSelection.best
-let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
-
-var configuration = ProxyConfiguration(
-    mode: options.mode == .encrypt ? .encrypt : .decrypt,
-    source: options.source,
-    target: options.target,
-    key: key,
-    handshake: HandshakeOptions(fast: options.fast, requireForwardSecrecy: options.requireForwardSecrecy),
-    backend: backend
-)
-configuration.maxConnections = options.maxConnections
-configuration.timeoutSeconds = min(options.timeoutSeconds, longestTimeoutSeconds)
-configuration.resolveIntervalSeconds = options.resolveIntervalSeconds.map { min($0, longestTimeoutSeconds) }
-configuration.keepAlive = options.keepAlive
-configuration.bindAddress = options.bindAddress
-configuration.waitForDNS = options.waitForDNS
-// Warnings and errors as `spiped: message`; routine information is not shown (the reference
-// says nothing on SIGTERM, for instance).
-configuration.log = { level, message in
-    if case .info = level { return }
-    warnings.warn(message)
-}
-
-// Resolves the addresses and binds the source socket (the proxy starts no thread yet).
-let proxy: Proxy
-do { proxy = try Proxy(configuration: configuration) } catch { fail("\(error)") }
-
-if !options.foreground && !daemonizeEarly {
-    do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
-    if options.useSyslog { warnings.switchToSyslog() }
-}
-
-// Unlike the reference, --syslog applies in the foreground too (e.g. under a supervisor that
-// does not capture stderr); start-up errors above still went to stderr.
-if options.useSyslog && options.foreground { warnings.switchToSyslog() }
-
-if let privileges = options.privileges {
+    let options: SpipedOptions
     do {
-        for warning in try Privileges.drop(to: privileges) { warnings.warn(warning) }
+        switch try SpipedOptions.parse(Array(CommandLine.arguments.dropFirst())) {
+        case .showVersion:
+            // The reference prints its version on stderr.
+            writeStandardError(SpipedUsage.version)
+            exit(0)
+        case .run(let parsed):
+            options = parsed
+        }
     } catch {
-        fail("Failed to drop privileges: \(error.message)")
+        writeStandardError(error.rendered(program: "spiped", usage: SpipedUsage.text))
+        exit(1)
     }
+
+    // With -D the reference daemonizes before resolving names and then retries lookups.
+    let daemonizeEarly = options.waitForDNS && !options.foreground
+    if daemonizeEarly {
+        do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
+        if options.useSyslog { warnings.switchToSyslog() }
+    }
+
+    let backend = CryptoBackendSelection.best
+    let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
+
+    var configuration = ProxyConfiguration(
+        mode: options.mode == .encrypt ? .encrypt : .decrypt,
+        source: options.source,
+        target: options.target,
+        key: key,
+        handshake: HandshakeOptions(fast: options.fast, requireForwardSecrecy: options.requireForwardSecrecy),
+        backend: backend
+    )
+    configuration.maxConnections = options.maxConnections
+    configuration.timeoutSeconds = min(options.timeoutSeconds, longestTimeoutSeconds)
+    configuration.resolveIntervalSeconds = options.resolveIntervalSeconds.map { min($0, longestTimeoutSeconds) }
+    configuration.keepAlive = options.keepAlive
+    configuration.bindAddress = options.bindAddress
+    configuration.waitForDNS = options.waitForDNS
+    // Warnings and errors as `spiped: message`; routine information is not shown (the reference
+    // says nothing on SIGTERM, for instance).
+    configuration.log = { level, message in
+        if case .info = level { return }
+        warnings.warn(message)
+    }
+
+    // Resolves the addresses and binds the source socket (the proxy starts no thread yet).
+    let proxy: Proxy
+    do { proxy = try Proxy(configuration: configuration) } catch { fail("\(error)") }
+
+    if !options.foreground && !daemonizeEarly {
+        do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
+        if options.useSyslog { warnings.switchToSyslog() }
+    }
+
+    // Unlike the reference, --syslog applies in the foreground too (e.g. under a supervisor that
+    // does not capture stderr); start-up errors above still went to stderr.
+    if options.useSyslog && options.foreground { warnings.switchToSyslog() }
+
+    if let privileges = options.privileges {
+        do {
+            for warning in try Privileges.drop(to: privileges) { warnings.warn(warning) }
+        } catch {
+            fail("Failed to drop privileges: \(error.message)")
+        }
+    }
+
+    // Writes to a peer that has gone must fail with EPIPE, not kill the process.
+    signal(SIGPIPE, SIG_IGN)
+
+    do {
+        try proxy.run()
+    } catch {
+        fail("\(error)")
+    }
+    // SIGTERM: the proxy stopped accepting and every connection ended. Remove our Unix socket.
+    if case .unix(let path) = options.source { unlink(path) }
+    exit(0)
 }
 
-// Writes to a peer that has gone must fail with EPIPE, not kill the process.
-signal(SIGPIPE, SIG_IGN)
-
-do {
-    try proxy.run()
-} catch {
-    fail("\(error)")
-}
-// SIGTERM: the proxy stopped accepting and every connection ended. Remove our Unix socket.
-if case .unix(let path) = options.source { unlink(path) }
-exit(0)
+runSpiped()

@@ -22,9 +22,16 @@ from pathlib import Path
 from spiped_testkit import REPO_ROOT, listening_tcp_ports, listening_unix_paths, tcp_address, write_key
 from spiped_testkit import free_port as free_tcp_port
 
-# -o value given to every spiped the tests start: short, so that a plaintext client on the
+# -o value given to every spiped -d the tests start: short, so that a plaintext client on the
 # encrypted port is dropped quickly.
 SPIPED_TIMEOUT_SECONDS = 2
+# -o value for every spiped -e: the default, 5 s. The -e timeout covers its connect to the -d,
+# and Debian's spiped listens with a backlog of only 10: when our -e opens redis-benchmark's
+# 50 connections at once (it accepts and connects in parallel; the C -e paces them by doing one
+# handshake at a time), the kernel drops the SYNs that overflow that queue and retries them
+# 1 s and 3 s later. With -o 2 the 3 s retry came too late and our -e gave up on the client
+# (logged as "connection timed out"; the client saw a reset) in about 1 run of 10.
+ENCRYPT_TIMEOUT_SECONDS = 5
 
 
 def resolve_binary(env_name: str, default: str) -> Path:
@@ -126,8 +133,9 @@ def start_spiped(group: ProcessGroup, binary: Path, mode: str, source: str, targ
     """Starts `spiped -e|-d -F` (foreground, so no pid file and no daemon to chase) and waits
     until its source socket is listening."""
     assert mode in ("-e", "-d")
+    timeout = ENCRYPT_TIMEOUT_SECONDS if mode == "-e" else SPIPED_TIMEOUT_SECONDS
     argv = [binary, mode, "-F", "-s", source, "-t", target, "-k", key,
-            "-o", str(SPIPED_TIMEOUT_SECONDS)] + (extra or [])
+            "-o", str(timeout)] + (extra or [])
     process = group.start(name, argv)
     if source.startswith("/"):
         process.wait_unix_listening(Path(source))

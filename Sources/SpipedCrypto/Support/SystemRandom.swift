@@ -55,22 +55,17 @@ public enum SystemRandom {
         return .success(())
     }
 
-    /// getrandom(2) with flags 0: blocks until the kernel pool is initialised, then reads
-    /// from the same source as /dev/urandom.
+    /// getrandom(2) with flags 0, through glibc's `getentropy` (2.25 and later), which makes
+    /// exactly that system call: it blocks until the kernel pool is initialised, then reads from
+    /// the same source as /dev/urandom. `getentropy` fills at most 256 bytes per call, so a
+    /// longer request is answered as a short read and the retry loop asks again. (Swift's Glibc
+    /// module lacks <sys/random.h>, and `getentropy` is linked directly, so it works in a
+    /// statically linked binary too, where a dlsym lookup would find nothing.)
     static func getrandomSystemCall(_ start: UnsafeMutableRawPointer, _ count: Int) -> ReadOutcome {
-        guard let function = getrandomFunction else { return .failed(errno: ENOSYS) }
-        let result = function(start, count, 0)
-        return result < 0 ? .failed(errno: errno) : .read(result)
+        let chunk = min(count, maximumEntropyRequest)
+        return getentropy(start, chunk) == 0 ? .read(chunk) : .failed(errno: errno)
     }
 
-    /// The C signature of glibc's `ssize_t getrandom(void *buf, size_t buflen, unsigned int flags)`.
-    private typealias GetrandomFunction = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
-
-    /// glibc's getrandom (2.25 and later), looked up once. Swift's Glibc module does not
-    /// include <sys/random.h>, so the symbol is resolved with dlsym; nil on an older libc.
-    private static let getrandomFunction: GetrandomFunction? = {
-        // RTLD_DEFAULT is ((void *) 0): search the global symbol scope.
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getrandom") else { return nil }
-        return unsafeBitCast(symbol, to: GetrandomFunction.self)
-    }()
+    /// The most `getentropy` returns in one call (it fails with EIO above this).
+    static let maximumEntropyRequest = 256
 }
