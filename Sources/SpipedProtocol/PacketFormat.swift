@@ -31,6 +31,28 @@ enum PacketFormat {
         mac.wipe()
     }
 
+    /// The tags of two consecutive packets side by side: HMAC(H, ciphertextA[0..<1028] ||
+    /// be64(n)) to `tagA` and HMAC(H, ciphertextB[0..<1028] || be64(n + 1)) to `tagB`, where n is
+    /// `firstPacketNumber` (must be below 2^64 - 1). Same result as two `authenticate` calls; the
+    /// two messages have equal lengths, so every SHA-256 block is compressed as a pair.
+    static func authenticatePair(_ prepared: HMACSHA256, ciphertextA: UnsafeRawPointer, ciphertextB: UnsafeRawPointer,
+                                 firstPacketNumber: UInt64,
+                                 tagA: UnsafeMutableRawPointer, tagB: UnsafeMutableRawPointer) {
+        precondition(firstPacketNumber < UInt64.max, "a packet pair needs two packet numbers")
+        var macA = prepared, macB = prepared
+        HMACSHA256.update(&macA, UnsafeRawBufferPointer(start: ciphertextA, count: ciphertextByteCount),
+                          &macB, UnsafeRawBufferPointer(start: ciphertextB, count: ciphertextByteCount))
+        var numberFields: (UInt64, UInt64) = (firstPacketNumber.bigEndian, (firstPacketNumber + 1).bigEndian)
+        withUnsafeBytes(of: &numberFields) { fields in
+            HMACSHA256.update(&macA, UnsafeRawBufferPointer(rebasing: fields[0..<8]),
+                              &macB, UnsafeRawBufferPointer(rebasing: fields[8..<16]))
+        }
+        HMACSHA256.finalize(&macA, into: UnsafeMutableRawBufferPointer(start: tagA, count: HMACSHA256.tagByteCount),
+                            &macB, into: UnsafeMutableRawBufferPointer(start: tagB, count: HMACSHA256.tagByteCount))
+        macA.wipe()
+        macB.wipe()
+    }
+
     /// Expands a 32-byte key for AES-256. The handshake always supplies 32 bytes.
     static func cipher(_ key: UnsafeRawBufferPointer, backend: CryptoBackend) -> AES256Key {
         precondition(key.count == 32, "spiped packet keys are 32 bytes")
