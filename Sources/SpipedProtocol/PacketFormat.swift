@@ -20,15 +20,14 @@ enum PacketFormat {
     static let lengthFieldBlockIndex: UInt64 = UInt64(lengthFieldOffset / 16)
 
     /// Writes HMAC(H, ciphertext[0..<1028] || be64(packetNumber)) to `tag` (32 bytes), using a
-    /// copy of the prepared keyed state (the copy is wiped afterwards).
+    /// copy of the prepared keyed state (the copy is wiped by `finalize`).
     static func authenticate(_ prepared: HMACSHA256, ciphertext: UnsafeRawPointer, packetNumber: UInt64,
                              tag: UnsafeMutableRawPointer) {
         var mac = prepared
         mac.update(UnsafeRawBufferPointer(start: ciphertext, count: ciphertextByteCount))
         var numberField = packetNumber.bigEndian
         withUnsafeBytes(of: &numberField) { mac.update($0) }
-        mac.finalize(into: UnsafeMutableRawBufferPointer(start: tag, count: HMACSHA256.tagByteCount))
-        mac.wipe()
+        mac.finalize(into: UnsafeMutableRawBufferPointer(start: tag, count: HMACSHA256.tagByteCount))   // also wipes `mac`
     }
 
     /// The tags of two consecutive packets side by side: HMAC(H, ciphertextA[0..<1028] ||
@@ -49,8 +48,7 @@ enum PacketFormat {
         }
         HMACSHA256.finalize(&macA, into: UnsafeMutableRawBufferPointer(start: tagA, count: HMACSHA256.tagByteCount),
                             &macB, into: UnsafeMutableRawBufferPointer(start: tagB, count: HMACSHA256.tagByteCount))
-        macA.wipe()
-        macB.wipe()
+        // finalize has wiped both copies of the keyed state.
     }
 
     /// Expands a 32-byte key for AES-256. The handshake always supplies 32 bytes.

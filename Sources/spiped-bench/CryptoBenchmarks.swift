@@ -250,7 +250,7 @@ enum CryptoBenchmarks {
     /// untimed chunks (in counter order), only opening is timed. The figure is per packet.
     static func measurePacketOpenBatch(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
         let session = establishSession(backend: backend)
-        let chunkCallCount = 64
+        let chunkCallCount = 4   // ~270 KB of packets per chunk: about one proxy read, and cache-resident
         let payload = patternBuffer(byteCount: batchPacketCount * PacketSealer.maximumPayloadByteCount)
         let packetsPerChunk = chunkCallCount * batchPacketCount
         let packets = patternBuffer(byteCount: packetsPerChunk * PacketSealer.packetByteCount)
