@@ -27,15 +27,18 @@ public enum CryptoBackendSelection {
         var summary: String
     }
 
-    private static let verifiedSHA256: (@Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void)? =
-        SHA256Hardware.isSupported && SelfTest.sha256(SHA256Hardware.compress) ? SHA256Hardware.compress : nil
+    /// The SHA-NI one- and two-stream compression functions, when supported and self-tested.
+    private static let verifiedSHA256: SHA256Functions? = {
+        let hardware = SHA256Functions(compress: SHA256Hardware.compress, compress2: SHA256Hardware.compress2)
+        return SHA256Hardware.isSupported && SelfTest.sha256(hardware) ? hardware : nil
+    }()
 
     private static let verifiedAES256: AES256Engine? =
         AES256Hardware.isSupported && SelfTest.aes256(AES256Hardware.engine) ? AES256Hardware.engine : nil
 
     private static let hardwareOnly: CryptoBackend? = {
         guard let sha = verifiedSHA256, let aes = verifiedAES256 else { return nil }
-        return CryptoBackend(kind: .hardware, sha256Compress: sha, aes256: aes)
+        return CryptoBackend(kind: .hardware, sha256Compress: sha.compress, sha256Compress2: sha.compress2, aes256: aes)
     }()
 
     private static let choice: Choice = {
@@ -48,7 +51,8 @@ public enum CryptoBackendSelection {
         let summary = "SHA-256: \(sha == nil ? "portable" : "SHA-NI"), AES-256: \(aes == nil ? "portable (bitsliced)" : "AES-NI")"
         if sha == nil && aes == nil { return Choice(backend: portable, summary: summary) }
         let backend = CryptoBackend(kind: .hardware,
-                                    sha256Compress: sha ?? portable.sha256Compress,
+                                    sha256Compress: sha?.compress ?? portable.sha256Compress,
+                                    sha256Compress2: sha?.compress2 ?? portable.sha256Compress2,
                                     aes256: aes ?? portable.aes256)
         return Choice(backend: backend, summary: summary)
     }()
@@ -61,18 +65,50 @@ public enum CryptoBackendSelection {
     }
 }
 
+/// A SHA-256 implementation's one- and two-stream compression functions (see `CryptoBackend`).
+struct SHA256Functions: Sendable {
+    /// One stream: `CryptoBackend.sha256Compress`.
+    let compress: @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void
+    /// Two streams: `CryptoBackend.sha256Compress2`.
+    let compress2: @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer,
+                              UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void
+}
+
 /// Known-answer self-tests run before a hardware primitive is trusted.
 enum SelfTest {
     /// FIPS 180-4 examples: SHA-256("abc") and the two-block "abcdbcdecdefdefg…nopq" message,
-    /// then agreement with the portable code on 1000 pseudo-random bytes.
-    static func sha256(_ compress: @escaping @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void) -> Bool {
-        let candidate = CryptoBackend(kind: .hardware, sha256Compress: compress, aes256: CryptoBackend.portable.aes256)
-        let abc = SHA256.hash(Array("abc".utf8), backend: candidate)
-        let twoBlocks = SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8), backend: candidate)
+    /// then agreement with the portable code on 1000 pseudo-random bytes. The two-stream
+    /// function hashes the two examples side by side, and two 1000-byte samples.
+    static func sha256(_ functions: SHA256Functions) -> Bool {
+        let candidate = CryptoBackend(kind: .hardware, sha256Compress: functions.compress,
+                                      sha256Compress2: functions.compress2, aes256: CryptoBackend.portable.aes256)
+        let abcExpected = hexBytes("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let twoBlocksExpected = hexBytes("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let abc = Array("abc".utf8)
+        let twoBlocks = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
         let sample = pseudoRandomBytes(1000)
-        return abc == hexBytes("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-            && twoBlocks == hexBytes("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-            && SHA256.hash(sample, backend: candidate) == SHA256.hash(sample, backend: .portable)
+        let otherSample = Array(sample.reversed())
+        guard SHA256.hash(abc, backend: candidate) == abcExpected,
+              SHA256.hash(twoBlocks, backend: candidate) == twoBlocksExpected,
+              SHA256.hash(sample, backend: candidate) == SHA256.hash(sample, backend: .portable)
+        else { return false }
+        return hashPair(abc, twoBlocks, backend: candidate) == (abcExpected, twoBlocksExpected)
+            && hashPair(sample, otherSample, backend: candidate)
+                == (SHA256.hash(sample, backend: .portable), SHA256.hash(otherSample, backend: .portable))
+    }
+
+    /// SHA-256 of two messages side by side (`SHA256.update`/`finalize` for two hashes).
+    private static func hashPair(_ messageA: [UInt8], _ messageB: [UInt8], backend: CryptoBackend) -> ([UInt8], [UInt8]) {
+        var hashA = SHA256(backend: backend), hashB = SHA256(backend: backend)
+        var digestA = [UInt8](repeating: 0, count: SHA256.digestByteCount)
+        var digestB = digestA
+        messageA.withUnsafeBytes { bytesA in
+            messageB.withUnsafeBytes { bytesB in SHA256.update(&hashA, bytesA, &hashB, bytesB) }
+        }
+        digestA.withUnsafeMutableBytes { outputA in
+            digestB.withUnsafeMutableBytes { outputB in SHA256.finalize(&hashA, into: outputA, &hashB, into: outputB) }
+        }
+        return (digestA, digestB)
     }
 
     /// FIPS 197 appendix C.3 (AES-256 single block), then CTR agreement with the portable code

@@ -20,15 +20,35 @@ enum PacketFormat {
     static let lengthFieldBlockIndex: UInt64 = UInt64(lengthFieldOffset / 16)
 
     /// Writes HMAC(H, ciphertext[0..<1028] || be64(packetNumber)) to `tag` (32 bytes), using a
-    /// copy of the prepared keyed state (the copy is wiped afterwards).
+    /// copy of the prepared keyed state (the copy is wiped by `finalize`).
     static func authenticate(_ prepared: HMACSHA256, ciphertext: UnsafeRawPointer, packetNumber: UInt64,
                              tag: UnsafeMutableRawPointer) {
         var mac = prepared
         mac.update(UnsafeRawBufferPointer(start: ciphertext, count: ciphertextByteCount))
         var numberField = packetNumber.bigEndian
         withUnsafeBytes(of: &numberField) { mac.update($0) }
-        mac.finalize(into: UnsafeMutableRawBufferPointer(start: tag, count: HMACSHA256.tagByteCount))
-        mac.wipe()
+        mac.finalize(into: UnsafeMutableRawBufferPointer(start: tag, count: HMACSHA256.tagByteCount))   // also wipes `mac`
+    }
+
+    /// The tags of two consecutive packets side by side: HMAC(H, ciphertextA[0..<1028] ||
+    /// be64(n)) to `tagA` and HMAC(H, ciphertextB[0..<1028] || be64(n + 1)) to `tagB`, where n is
+    /// `firstPacketNumber` (must be below 2^64 - 1). Same result as two `authenticate` calls; the
+    /// two messages have equal lengths, so every SHA-256 block is compressed as a pair.
+    static func authenticatePair(_ prepared: HMACSHA256, ciphertextA: UnsafeRawPointer, ciphertextB: UnsafeRawPointer,
+                                 firstPacketNumber: UInt64,
+                                 tagA: UnsafeMutableRawPointer, tagB: UnsafeMutableRawPointer) {
+        precondition(firstPacketNumber < UInt64.max, "a packet pair needs two packet numbers")
+        var macA = prepared, macB = prepared
+        HMACSHA256.update(&macA, UnsafeRawBufferPointer(start: ciphertextA, count: ciphertextByteCount),
+                          &macB, UnsafeRawBufferPointer(start: ciphertextB, count: ciphertextByteCount))
+        var numberFields: (UInt64, UInt64) = (firstPacketNumber.bigEndian, (firstPacketNumber + 1).bigEndian)
+        withUnsafeBytes(of: &numberFields) { fields in
+            HMACSHA256.update(&macA, UnsafeRawBufferPointer(rebasing: fields[0..<8]),
+                              &macB, UnsafeRawBufferPointer(rebasing: fields[8..<16]))
+        }
+        HMACSHA256.finalize(&macA, into: UnsafeMutableRawBufferPointer(start: tagA, count: HMACSHA256.tagByteCount),
+                            &macB, into: UnsafeMutableRawBufferPointer(start: tagB, count: HMACSHA256.tagByteCount))
+        // finalize has wiped both copies of the keyed state.
     }
 
     /// Expands a 32-byte key for AES-256. The handshake always supplies 32 bytes.

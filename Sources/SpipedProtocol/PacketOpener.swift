@@ -21,6 +21,9 @@ public final class PacketOpener {
     /// The start of a packet that arrived split across calls.
     private let partialPacket = UnsafeMutableRawBufferPointer.allocate(byteCount: PacketFormat.packetByteCount, alignment: 16)
     private var partialCount = 0
+    /// The tags expected for the packet(s) being opened: 32 bytes, or 64 for a pair (the first
+    /// packet's tag, then the second's).
+    private let expectedTags = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * HMACSHA256.tagByteCount, alignment: 16)
 
     /// An opener with an expanded cipher key E and a MAC state keyed with H, expecting packet
     /// number `firstPacketNumber` first (0 on the wire; other values only let tests reach the
@@ -42,6 +45,7 @@ public final class PacketOpener {
     deinit {
         authenticator.wipe()
         partialPacket.deallocate()
+        expectedTags.deallocate()
     }
 
     /// Consumes ciphertext and writes verified plaintext to `output` (which must have room for at
@@ -63,7 +67,24 @@ public final class PacketOpener {
                 let available = ciphertext.count - consumed
                 let source = ciphertext.baseAddress! + consumed
                 let destination = output.baseAddress! + produced
-                if partialCount == 0 && available >= PacketFormat.packetByteCount {
+                if partialCount == 0 && available >= 2 * PacketFormat.packetByteCount
+                    && output.count - produced >= 2 * PacketFormat.maximumPayloadByteCount
+                    && !counterExhausted && nextPacketNumber < UInt64.max {
+                    // Two whole packets in the caller's buffer: compute both MACs side by side,
+                    // then verify and open each in turn exactly as a single packet. If the
+                    // second fails, the first one's plaintext is still returned (see above).
+                    let firstTag = expectedTags.baseAddress!, secondTag = firstTag + HMACSHA256.tagByteCount
+                    PacketFormat.authenticatePair(authenticator, ciphertextA: UnsafeRawPointer(source),
+                                                  ciphertextB: UnsafeRawPointer(source + PacketFormat.packetByteCount),
+                                                  firstPacketNumber: nextPacketNumber, tagA: firstTag, tagB: secondTag)
+                    produced += try openAuthenticatedPacket(UnsafeRawPointer(source), expectedTag: UnsafeRawPointer(firstTag),
+                                                            into: destination)
+                    consumed += PacketFormat.packetByteCount
+                    produced += try openAuthenticatedPacket(UnsafeRawPointer(source + PacketFormat.packetByteCount),
+                                                            expectedTag: UnsafeRawPointer(secondTag),
+                                                            into: output.baseAddress! + produced)
+                    consumed += PacketFormat.packetByteCount
+                } else if partialCount == 0 && available >= PacketFormat.packetByteCount {
                     // A whole packet in the caller's buffer: open it in place.
                     produced += try openPacket(UnsafeRawPointer(source), into: destination)
                     consumed += PacketFormat.packetByteCount
@@ -112,16 +133,25 @@ public final class PacketOpener {
     /// (room for 1024 bytes). Returns the payload length.
     private func openPacket(_ packet: UnsafeRawPointer, into output: UnsafeMutableRawPointer) throws(SpipedProtocolError) -> Int {
         if counterExhausted { throw .packetCounterExhausted }
+        let expectedTag = expectedTags.baseAddress!
+        PacketFormat.authenticate(authenticator, ciphertext: packet, packetNumber: nextPacketNumber, tag: expectedTag)
+        return try openAuthenticatedPacket(packet, expectedTag: UnsafeRawPointer(expectedTag), into: output)
+    }
+
+    /// Opens the 1060-byte packet at `packet` as packet number `nextPacketNumber`, given
+    /// `expectedTag`, the 32-byte HMAC the sender must have computed over its ciphertext and that
+    /// number: compares it with the received tag in constant time, and only when they match
+    /// decrypts the length field and the payload into `output` (room for 1024 bytes). Returns
+    /// the payload length and advances the packet number.
+    private func openAuthenticatedPacket(_ packet: UnsafeRawPointer, expectedTag: UnsafeRawPointer,
+                                         into output: UnsafeMutableRawPointer) throws(SpipedProtocolError) -> Int {
+        if counterExhausted { throw .packetCounterExhausted }
         let packetNumber = nextPacketNumber
 
         // 1. MAC first, compared in constant time; nothing is decrypted before it verifies.
-        var expectedTag: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        let tagMatches = withUnsafeMutableBytes(of: &expectedTag) { tag in
-            PacketFormat.authenticate(authenticator, ciphertext: packet, packetNumber: packetNumber, tag: tag.baseAddress!)
-            let received = UnsafeRawBufferPointer(start: packet + PacketFormat.ciphertextByteCount, count: HMACSHA256.tagByteCount)
-            return ConstantTime.equal(UnsafeRawBufferPointer(tag), received)
-        }
-        guard tagMatches else { throw .packetAuthenticationFailed }
+        let received = UnsafeRawBufferPointer(start: packet + PacketFormat.ciphertextByteCount, count: HMACSHA256.tagByteCount)
+        let expected = UnsafeRawBufferPointer(start: expectedTag, count: HMACSHA256.tagByteCount)
+        guard ConstantTime.equal(expected, received) else { throw .packetAuthenticationFailed }
 
         // 2. Decrypt just the length field: the first 4 bytes of CTR block 64, whose counter
         //    block is be64(n) || be64(64).

@@ -57,24 +57,27 @@ public final class PacketSealer {
                 throw .packetCounterExhausted
             }
             let payloadCount = min(PacketFormat.maximumPayloadByteCount, plaintext.count - consumed)
-            sealPacket(from: plaintext.baseAddress! + consumed, count: payloadCount, to: output.baseAddress! + produced)
-            consumed += payloadCount
-            produced += PacketFormat.packetByteCount
+            let secondPayloadCount = min(PacketFormat.maximumPayloadByteCount, plaintext.count - consumed - payloadCount)
+            if secondPayloadCount > 0 && output.count - produced >= 2 * PacketFormat.packetByteCount
+                && nextPacketNumber < UInt64.max {
+                // Two packets at once: their MACs are computed side by side.
+                sealPacketPair(from: plaintext.baseAddress! + consumed, firstCount: payloadCount,
+                               secondCount: secondPayloadCount, to: output.baseAddress! + produced)
+                consumed += payloadCount + secondPayloadCount
+                produced += 2 * PacketFormat.packetByteCount
+            } else {
+                sealPacket(from: plaintext.baseAddress! + consumed, count: payloadCount, to: output.baseAddress! + produced)
+                consumed += payloadCount
+                produced += PacketFormat.packetByteCount
+            }
         }
         return (consumed, produced)
     }
 
     /// Writes one packet carrying `count` (1...1024) bytes from `payload` at `packet`.
     private func sealPacket(from payload: UnsafeRawPointer, count: Int, to packet: UnsafeMutableRawPointer) {
-        // Plaintext block: payload, zero padding, be32 length; then encrypt it in place.
-        packet.copyMemory(from: payload, byteCount: count)
-        (packet + count).initializeMemory(as: UInt8.self, repeating: 0, count: PacketFormat.maximumPayloadByteCount - count)
-        var lengthField = UInt32(count).bigEndian
-        withUnsafeBytes(of: &lengthField) {
-            (packet + PacketFormat.lengthFieldOffset).copyMemory(from: $0.baseAddress!, byteCount: 4)
-        }
         let packetNumber = nextPacketNumber
-        cipher.spipedCTRXor(packetNumber: packetNumber, input: packet, output: packet, count: PacketFormat.ciphertextByteCount)
+        encryptPacketBody(from: payload, count: count, to: packet, packetNumber: packetNumber)
         PacketFormat.authenticate(authenticator, ciphertext: packet, packetNumber: packetNumber,
                                   tag: packet + PacketFormat.ciphertextByteCount)
         if packetNumber == UInt64.max {
@@ -82,5 +85,39 @@ public final class PacketSealer {
         } else {
             nextPacketNumber = packetNumber + 1
         }
+    }
+
+    /// Writes two consecutive packets at `packets` (2120 bytes): the first carries `firstCount`
+    /// (1...1024) bytes from `payload`, the second the following `secondCount` (1...1024) bytes.
+    /// Requires `nextPacketNumber < 2^64 - 1` (both numbers exist).
+    private func sealPacketPair(from payload: UnsafeRawPointer, firstCount: Int, secondCount: Int,
+                                to packets: UnsafeMutableRawPointer) {
+        let firstNumber = nextPacketNumber
+        let second = packets + PacketFormat.packetByteCount
+        encryptPacketBody(from: payload, count: firstCount, to: packets, packetNumber: firstNumber)
+        encryptPacketBody(from: payload + firstCount, count: secondCount, to: second, packetNumber: firstNumber + 1)
+        PacketFormat.authenticatePair(authenticator, ciphertextA: packets, ciphertextB: second,
+                                      firstPacketNumber: firstNumber,
+                                      tagA: packets + PacketFormat.ciphertextByteCount,
+                                      tagB: second + PacketFormat.ciphertextByteCount)
+        if firstNumber + 1 == UInt64.max {
+            counterExhausted = true
+        } else {
+            nextPacketNumber = firstNumber + 2
+        }
+    }
+
+    /// Writes the 1028-byte ciphertext of packet `packetNumber` carrying `count` (1...1024)
+    /// bytes from `payload` at `packet`.
+    private func encryptPacketBody(from payload: UnsafeRawPointer, count: Int, to packet: UnsafeMutableRawPointer,
+                                   packetNumber: UInt64) {
+        // Plaintext block: payload, zero padding, be32 length; then encrypt it in place.
+        packet.copyMemory(from: payload, byteCount: count)
+        (packet + count).initializeMemory(as: UInt8.self, repeating: 0, count: PacketFormat.maximumPayloadByteCount - count)
+        var lengthField = UInt32(count).bigEndian
+        withUnsafeBytes(of: &lengthField) {
+            (packet + PacketFormat.lengthFieldOffset).copyMemory(from: $0.baseAddress!, byteCount: 4)
+        }
+        cipher.spipedCTRXor(packetNumber: packetNumber, input: packet, output: packet, count: PacketFormat.ciphertextByteCount)
     }
 }

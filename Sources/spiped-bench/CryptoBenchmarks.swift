@@ -62,12 +62,18 @@ enum CryptoBenchmarks {
                         usesBackend: true, measure: measureSHA256),
         CryptoBenchmark(name: "hmac-sha256", unit: .megabytesPerSecond, bytesPerOperation: bufferByteCount,
                         usesBackend: true, measure: measureHMACSHA256),
+        CryptoBenchmark(name: "hmac-sha256x2", unit: .megabytesPerSecond, bytesPerOperation: 2 * bufferByteCount,
+                        usesBackend: true, measure: measureHMACSHA256TwoWay),
         CryptoBenchmark(name: "aes256-ctr", unit: .megabytesPerSecond, bytesPerOperation: bufferByteCount,
                         usesBackend: true, measure: measureAES256CTR),
         CryptoBenchmark(name: "packet-seal", unit: .megabytesPerSecond, bytesPerOperation: PacketSealer.maximumPayloadByteCount,
                         usesBackend: true, measure: measurePacketSeal),
         CryptoBenchmark(name: "packet-open", unit: .megabytesPerSecond, bytesPerOperation: PacketSealer.maximumPayloadByteCount,
                         usesBackend: true, measure: measurePacketOpen),
+        CryptoBenchmark(name: "packet-seal64", unit: .megabytesPerSecond, bytesPerOperation: PacketSealer.maximumPayloadByteCount,
+                        usesBackend: true, measure: measurePacketSealBatch),
+        CryptoBenchmark(name: "packet-open64", unit: .megabytesPerSecond, bytesPerOperation: PacketSealer.maximumPayloadByteCount,
+                        usesBackend: true, measure: measurePacketOpenBatch),
         CryptoBenchmark(name: "dh-generate", unit: .operationsPerSecond, bytesPerOperation: nil,
                         usesBackend: false, measure: measureDHGenerate),
         CryptoBenchmark(name: "dh-shared", unit: .operationsPerSecond, bytesPerOperation: nil,
@@ -111,6 +117,25 @@ enum CryptoBenchmarks {
                 mac.update(UnsafeRawBufferPointer(input))
                 mac.finalize(into: tag)
                 blackHole(tag[0])
+            }
+        }
+    }
+
+    /// HMAC-SHA256 of two 1024-byte buffers side by side (`HMACSHA256.authenticationCodes`),
+    /// from one keyed state; one operation is both messages (2048 bytes).
+    static func measureHMACSHA256TwoWay(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
+        let inputs = patternBuffer(byteCount: 2 * bufferByteCount)
+        let tags = patternBuffer(byteCount: 2 * HMACSHA256.tagByteCount)
+        defer { inputs.deallocate(); tags.deallocate() }
+        let keyed = HMACSHA256(key: Array(repeating: 0x4b, count: 32), backend: backend)
+        let first = UnsafeRawBufferPointer(rebasing: inputs[0..<bufferByteCount])
+        let second = UnsafeRawBufferPointer(rebasing: inputs[bufferByteCount...])
+        let firstTag = UnsafeMutableRawBufferPointer(rebasing: tags[0..<HMACSHA256.tagByteCount])
+        let secondTag = UnsafeMutableRawBufferPointer(rebasing: tags[HMACSHA256.tagByteCount...])
+        return .runTimingWholeBatch(settings) { operations in
+            for _ in 0..<operations {
+                keyed.authenticationCodes(first, second, tagA: firstTag, tagB: secondTag)
+                blackHole(tags[0] ^ tags[HMACSHA256.tagByteCount])
             }
         }
     }
@@ -189,6 +214,80 @@ enum CryptoBenchmarks {
                 remaining -= count
             }
             return timedSeconds
+        }
+    }
+
+    /// Packets per call in the batch benchmarks: a 64 KiB read's worth, as the proxy seals and
+    /// opens many packets per call (up to ~250 for its 256 KB reads).
+    static let batchPacketCount = 64
+
+    /// Sealing 64 full packets per `seal` call; the figure is per packet (1024 payload bytes).
+    static func measurePacketSealBatch(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
+        let session = establishSession(backend: backend)
+        let payload = patternBuffer(byteCount: batchPacketCount * PacketSealer.maximumPayloadByteCount)
+        let packets = patternBuffer(byteCount: batchPacketCount * PacketSealer.packetByteCount)
+        defer { payload.deallocate(); packets.deallocate() }
+        return .run(minimumSeconds: settings.minimumSeconds) { operations in
+            let calls = (operations + batchPacketCount - 1) / batchPacketCount
+            let start = settings.clock.now()
+            for _ in 0..<calls {
+                do {
+                    let (consumed, produced) = try session.clientSealer.seal(UnsafeRawBufferPointer(payload), into: packets)
+                    if consumed != payload.count || produced != packets.count {
+                        failBenchmark("seal consumed \(consumed) and produced \(produced) bytes")
+                    }
+                } catch {
+                    failBenchmark("PacketSealer.seal: \(error)")
+                }
+                blackHole(packets[0])
+            }
+            // Report the time per requested operation, scaled from whole calls.
+            return (settings.clock.now() - start) * Double(operations) / Double(calls * batchPacketCount)
+        }
+    }
+
+    /// Verifying and decrypting 64 packets per `open` call; packets are sealed beforehand in
+    /// untimed chunks (in counter order), only opening is timed. The figure is per packet.
+    static func measurePacketOpenBatch(backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
+        let session = establishSession(backend: backend)
+        let chunkCallCount = 4   // ~270 KB of packets per chunk: about one proxy read, and cache-resident
+        let payload = patternBuffer(byteCount: batchPacketCount * PacketSealer.maximumPayloadByteCount)
+        let packetsPerChunk = chunkCallCount * batchPacketCount
+        let packets = patternBuffer(byteCount: packetsPerChunk * PacketSealer.packetByteCount)
+        let plaintext = patternBuffer(byteCount: batchPacketCount * PacketSealer.maximumPayloadByteCount)
+        defer { payload.deallocate(); packets.deallocate(); plaintext.deallocate() }
+        let callBytes = batchPacketCount * PacketSealer.packetByteCount
+        return .run(minimumSeconds: settings.minimumSeconds) { operations in
+            var remainingCalls = (operations + batchPacketCount - 1) / batchPacketCount
+            let totalCalls = remainingCalls
+            var timedSeconds = 0.0
+            while remainingCalls > 0 {
+                let calls = min(remainingCalls, chunkCallCount)
+                for call in 0..<calls {
+                    let slot = UnsafeMutableRawBufferPointer(rebasing: packets[(call * callBytes)...].prefix(callBytes))
+                    do {
+                        _ = try session.clientSealer.seal(UnsafeRawBufferPointer(payload), into: slot)
+                    } catch {
+                        failBenchmark("PacketSealer.seal: \(error)")
+                    }
+                }
+                let start = settings.clock.now()
+                for call in 0..<calls {
+                    let slot = UnsafeRawBufferPointer(rebasing: packets[(call * callBytes)...].prefix(callBytes))
+                    do {
+                        let (consumed, produced) = try session.serverOpener.open(slot, into: plaintext)
+                        if consumed != callBytes || produced != plaintext.count {
+                            failBenchmark("open consumed \(consumed) and produced \(produced) bytes")
+                        }
+                    } catch {
+                        failBenchmark("PacketOpener.open: \(error)")
+                    }
+                    blackHole(plaintext[0])
+                }
+                timedSeconds += settings.clock.now() - start
+                remainingCalls -= calls
+            }
+            return timedSeconds * Double(operations) / Double(totalCalls * batchPacketCount)
         }
     }
 

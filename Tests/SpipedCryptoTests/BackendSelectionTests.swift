@@ -28,12 +28,25 @@ final class BackendSelectionTests: XCTestCase {
         }
     }
 
-    /// Whatever was selected computes the same SHA-256 and AES-CTR as the portable code.
+    /// Whatever was selected computes the same SHA-256 (one hash and two side by side) and
+    /// AES-CTR as the portable code.
     func testSelectedBackendAgreesWithPortable() throws {
         var generator = SystemRandomNumberGenerator()
         for length in [0, 1, 55, 64, 1028, 4099] {
             let message = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
             XCTAssertEqual(SHA256.hash(message, backend: CryptoBackendSelection.best), SHA256.hash(message, backend: .portable))
+            // The two-hash path (the selected two-stream compression) on this message and its reverse.
+            let reversed = Array(message.reversed())
+            var hashA = SHA256(backend: CryptoBackendSelection.best), hashB = hashA
+            var digestA = [UInt8](repeating: 0, count: SHA256.digestByteCount), digestB = digestA
+            message.withUnsafeBytes { bytesA in
+                reversed.withUnsafeBytes { bytesB in SHA256.update(&hashA, bytesA, &hashB, bytesB) }
+            }
+            digestA.withUnsafeMutableBytes { outputA in
+                digestB.withUnsafeMutableBytes { outputB in SHA256.finalize(&hashA, into: outputA, &hashB, into: outputB) }
+            }
+            XCTAssertEqual(digestA, SHA256.hash(message, backend: .portable), "length \(length)")
+            XCTAssertEqual(digestB, SHA256.hash(reversed, backend: .portable), "length \(length)")
             let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let selected = try AES256Key(key: key, backend: CryptoBackendSelection.best)
             let portable = try AES256Key(key: key, backend: .portable)

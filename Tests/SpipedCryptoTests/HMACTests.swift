@@ -52,6 +52,60 @@ final class HMACTests: XCTestCase {
         }
     }
 
+    /// Two RFC 4231 cases at once (`HMACSHA256.update`/`finalize` for two states), for every
+    /// ordered pair of cases including a case with itself: different keys and lengths, and equal
+    /// lengths (cases 3 and 4: 50 bytes each), split at every offset (split 0 is one shot). Cases
+    /// sharing a key (6 and 7, and each case with itself) also go through `authenticationCodes`.
+    func testRFC4231TwoMessagesAtOnce() throws {
+        let records = try rfc4231Records()
+        let cases = try records.map { (key: try $0.bytes("Key"), message: try $0.bytes("Msg"), tag: try $0.bytes("MD")) }
+        for (name, backend) in SHA256TestBackends.all {
+            for (indexA, caseA) in cases.enumerated() {
+                for (indexB, caseB) in cases.enumerated() {
+                    let keyedA = HMACSHA256(key: caseA.key, backend: backend)
+                    let keyedB = HMACSHA256(key: caseB.key, backend: backend)
+                    func check(_ tagA: [UInt8], _ tagB: [UInt8], _ how: String) {
+                        let context = "\(name) cases \(indexA) and \(indexB) \(how)"
+                        XCTAssertEqual(hexString(Array(tagA.prefix(caseA.tag.count))), hexString(caseA.tag), context)
+                        XCTAssertEqual(hexString(Array(tagB.prefix(caseB.tag.count))), hexString(caseB.tag), context)
+                    }
+                    for split in 0...max(caseA.message.count, caseB.message.count) {
+                        var macA = keyedA, macB = keyedB
+                        var tagA = [UInt8](repeating: 0, count: HMACSHA256.tagByteCount), tagB = tagA
+                        caseA.message.withUnsafeBytes { allA in
+                            caseB.message.withUnsafeBytes { allB in
+                                let splitA = min(split, allA.count), splitB = min(split, allB.count)
+                                HMACSHA256.update(&macA, UnsafeRawBufferPointer(rebasing: allA[..<splitA]),
+                                                  &macB, UnsafeRawBufferPointer(rebasing: allB[..<splitB]))
+                                HMACSHA256.update(&macA, UnsafeRawBufferPointer(rebasing: allA[splitA...]),
+                                                  &macB, UnsafeRawBufferPointer(rebasing: allB[splitB...]))
+                            }
+                        }
+                        tagA.withUnsafeMutableBytes { outputA in
+                            tagB.withUnsafeMutableBytes { outputB in HMACSHA256.finalize(&macA, into: outputA, &macB, into: outputB) }
+                        }
+                        check(tagA, tagB, "split at \(split)")
+                    }
+                    if caseA.key == caseB.key {
+                        var tagA = [UInt8](repeating: 0, count: HMACSHA256.tagByteCount), tagB = tagA
+                        caseA.message.withUnsafeBytes { messageA in
+                            caseB.message.withUnsafeBytes { messageB in
+                                tagA.withUnsafeMutableBytes { outputA in
+                                    tagB.withUnsafeMutableBytes { outputB in
+                                        keyedA.authenticationCodes(messageA, messageB, tagA: outputA, tagB: outputB)
+                                    }
+                                }
+                            }
+                        }
+                        check(tagA, tagB, "from one keyed state")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(cases[2].message.count, cases[3].message.count, "an equal-length pair is among the cases")
+        XCTAssertEqual(cases[4].key, cases[5].key, "a pair of cases (6 and 7) shares a key")
+    }
+
     /// After `wipe()`, nothing of the key is left: two wiped states with different keys give
     /// the same output, which differs from the keyed one.
     func testWipeRemovesKeyDependentState() throws {

@@ -19,12 +19,14 @@ enum SHA256TestBackends {
     static let portable = CryptoBackend(
         kind: .portable,
         sha256Compress: { SHA256Portable.compress($0, $1, $2) },
+        sha256Compress2: { SHA256Portable.compress2($0, $1, $2, $3, $4) },
         aes256: unusedAES
     )
 
     /// The SHA-NI compression function, when the CPU supports it.
     static let hardware: CryptoBackend? = SHA256Hardware.isSupported
-        ? CryptoBackend(kind: .hardware, sha256Compress: { SHA256Hardware.compress($0, $1, $2) }, aes256: unusedAES)
+        ? CryptoBackend(kind: .hardware, sha256Compress: { SHA256Hardware.compress($0, $1, $2) },
+                        sha256Compress2: { SHA256Hardware.compress2($0, $1, $2, $3, $4) }, aes256: unusedAES)
         : nil
 
     /// Every backend this machine can run, with a name for failure messages.
@@ -150,6 +152,67 @@ final class SHA256Tests: XCTestCase {
                 let context = "\(name) \(message.count) bytes"
                 XCTAssertEqual(hexString(SHA256.hash(message, backend: backend)), hexString(expected), context)
                 XCTAssertEqual(streamedHash(message, chunkSizes: [1, 3, 64, 1000, 4097], backend: backend), expected, context)
+            }
+        }
+    }
+
+    /// SHA-256 of `messageA` and `messageB` side by side (`SHA256.update`/`finalize` for two
+    /// hashes), fed in pieces of `chunkSizesA` and `chunkSizesB` (cycled); a stream that has run
+    /// out of input gets empty pieces while the other continues.
+    private func pairedHashes(_ messageA: [UInt8], _ messageB: [UInt8], chunkSizesA: [Int], chunkSizesB: [Int],
+                              backend: CryptoBackend) -> ([UInt8], [UInt8]) {
+        var hashA = SHA256(backend: backend), hashB = SHA256(backend: backend)
+        messageA.withUnsafeBytes { allA in
+            messageB.withUnsafeBytes { allB in
+                var offsetA = 0, offsetB = 0, chunk = 0
+                while offsetA < allA.count || offsetB < allB.count {
+                    let sizeA = min(chunkSizesA[chunk % chunkSizesA.count], allA.count - offsetA)
+                    let sizeB = min(chunkSizesB[chunk % chunkSizesB.count], allB.count - offsetB)
+                    SHA256.update(&hashA, UnsafeRawBufferPointer(rebasing: allA[offsetA..<(offsetA + sizeA)]),
+                                  &hashB, UnsafeRawBufferPointer(rebasing: allB[offsetB..<(offsetB + sizeB)]))
+                    offsetA += sizeA
+                    offsetB += sizeB
+                    chunk += 1
+                }
+            }
+        }
+        var digestA = [UInt8](repeating: 0, count: SHA256.digestByteCount), digestB = digestA
+        digestA.withUnsafeMutableBytes { outputA in
+            digestB.withUnsafeMutableBytes { outputB in SHA256.finalize(&hashA, into: outputA, &hashB, into: outputB) }
+        }
+        return (digestA, digestB)
+    }
+
+    /// Every CAVP ShortMsg/LongMsg and FIPS 180-2 vector hashed two at a time: paired with
+    /// itself (equal lengths: every block compressed as a pair), with the next vector (different
+    /// lengths and contents), one shot and in uneven pieces that leave the two hashes' buffers
+    /// out of step. Each digest must be its published value.
+    func testVectorsHashedTwoAtATime() throws {
+        var vectors: [(message: [UInt8], digest: [UInt8], name: String)] = []
+        for file in ["SHA2/SHA256ShortMsg.rsp", "SHA2/SHA256LongMsg.rsp"] {
+            for record in try VectorFiles.records(file) {
+                let message = try cavpMessage(record)
+                vectors.append((message, try record.bytes("MD"), "\(file) Len=\(message.count * 8)"))
+            }
+        }
+        for record in try VectorFiles.records("SHA2/fips-180-2-examples.txt") {
+            let message = Array([[UInt8]](repeating: try record.bytes("MSG"), count: try record.integer("REPEAT")).joined())
+            vectors.append((message, try record.bytes("MD"), "FIPS 180-2 \(message.count) bytes"))
+        }
+        XCTAssertEqual(vectors.count, 65 + 64 + 3)
+        let chunkings: [([Int], [Int])] = [([Int.max], [Int.max]), ([64], [64]), ([1, 64, 2, 127, 55], [63]), ([65], [1000, 3])]
+        for (name, backend) in SHA256TestBackends.all {
+            for (index, first) in vectors.enumerated() {
+                let next = vectors[(index + 1) % vectors.count]
+                for (second, chunking) in [(first, chunkings[0]), (next, chunkings[0])] + chunkings.dropFirst().map({ (next, $0) }) {
+                    // The million-'a' vector is only paired whole (piecewise it is slow in debug builds).
+                    if chunking != chunkings[0] && max(first.message.count, second.message.count) > 100_000 { continue }
+                    let (digestA, digestB) = pairedHashes(first.message, second.message, chunkSizesA: chunking.0,
+                                                          chunkSizesB: chunking.1, backend: backend)
+                    let context = "\(name) \(first.name) with \(second.name), chunks \(chunking)"
+                    XCTAssertEqual(hexString(digestA), hexString(first.digest), context)
+                    XCTAssertEqual(hexString(digestB), hexString(second.digest), context)
+                }
             }
         }
     }

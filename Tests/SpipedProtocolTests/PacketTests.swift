@@ -153,6 +153,76 @@ final class PacketTests: XCTestCase {
         assertThrows(.packetAuthenticationFailed) { () throws(SpipedProtocolError) in try late.receiveEndOfStream() }
     }
 
+    /// `open` computes the MACs of two whole packets side by side, then opens them one at a
+    /// time: when the first of such a pair verifies and the second does not, the first one's
+    /// plaintext is delivered and the error comes with the next call; when the first fails,
+    /// nothing of the pair is delivered.
+    func testFailureInsideAPairOfPackets() throws {
+        for backend in testBackends {
+            let (sealer, _) = pair(backend)
+            let payloads = (0..<3).map { message(300 + $0, seed: UInt64(10 + $0)) }
+            let packets = try payloads.map { payload throws(SpipedProtocolError) in try sealAll(sealer, payload) }
+            let cases: [(name: String, wire: [UInt8], delivered: [UInt8])] = [
+                ("second of the first pair replayed", packets[0] + packets[0], payloads[0]),
+                ("second of the second pair replayed", packets[0] + packets[1] + packets[2] + packets[1],
+                 payloads[0] + payloads[1] + payloads[2]),
+                ("first of the second pair dropped", packets[0] + packets[1] + packets[0] + packets[2],
+                 payloads[0] + payloads[1]),
+                ("first of the first pair dropped", packets[1] + packets[2], []),
+            ]
+            for (name, wire, delivered) in cases {
+                let context = "\(name), backend \(backend.kind)"
+                let (_, opener) = pair(backend)
+                if delivered.isEmpty {
+                    assertThrows(.packetAuthenticationFailed, context) { () throws(SpipedProtocolError) in
+                        _ = try openOnce(opener, wire)
+                    }
+                } else {
+                    let result = try openOnce(opener, wire)
+                    XCTAssertEqual(result.plaintext, delivered, context)
+                    XCTAssertEqual(result.consumed, delivered.count / 300 * 1060, context)
+                    assertThrows(.packetAuthenticationFailed, context) { () throws(SpipedProtocolError) in
+                        _ = try openOnce(opener, Array(wire[result.consumed...]))
+                    }
+                }
+                assertThrows(.alreadyFailed, context) { () throws(SpipedProtocolError) in try opener.receiveEndOfStream() }
+            }
+
+            // An authentic packet with a bad length field, second or first in a pair.
+            let good = forgePacket(payload: [7, 8, 9], lengthField: 3, packetNumber: 0)
+            let goodSecond = forgePacket(payload: [7, 8, 9], lengthField: 3, packetNumber: 1)
+            let badSecond = forgePacket(payload: [1], lengthField: 1025, packetNumber: 1)
+            let (_, opener) = pair(backend)
+            let result = try openOnce(opener, good + badSecond)
+            XCTAssertEqual(result.plaintext, [7, 8, 9], "backend \(backend.kind)")
+            XCTAssertEqual(result.consumed, 1060)
+            assertThrows(.invalidPacketLength(1025)) { () throws(SpipedProtocolError) in try opener.receiveEndOfStream() }
+            let (_, other) = pair(backend)
+            assertThrows(.invalidPacketLength(0)) { () throws(SpipedProtocolError) in
+                _ = try openOnce(other, forgePacket(payload: [1], lengthField: 0, packetNumber: 0) + goodSecond)
+            }
+        }
+    }
+
+    /// Sealing many packets in one call (two at a time) gives the same bytes as sealing them one
+    /// call per packet, on every backend, for payload sizes that end a pair or leave one over.
+    func testSealingInOneCallMatchesSealingPacketByPacket() throws {
+        for backend in testBackends {
+            for size in [2048, 2049, 3000, 4096, 5121] {
+                let plaintext = message(size, seed: UInt64(size))
+                let (batched, opener) = pair(backend)
+                let (single, _) = pair(backend)
+                var oneByOne: [UInt8] = []
+                for start in stride(from: 0, to: size, by: 1024) {
+                    oneByOne += try sealAll(single, Array(plaintext[start..<min(start + 1024, size)]))
+                }
+                let wire = try sealAll(batched, plaintext)
+                XCTAssertEqual(wire, oneByOne, "size \(size), backend \(backend.kind)")
+                XCTAssertEqual(try openAll(opener, wire), plaintext, "size \(size), backend \(backend.kind)")
+            }
+        }
+    }
+
     /// One `open` call over all of `wire`.
     private func openOnce(_ opener: PacketOpener, _ wire: [UInt8]) throws(SpipedProtocolError) -> (consumed: Int, plaintext: [UInt8]) {
         var output = [UInt8](repeating: 0, count: 64 * 1024)
@@ -224,7 +294,15 @@ final class PacketTests: XCTestCase {
     // MARK: - Counter exhaustion
 
     func testPacketCounterExhaustion() throws {
-        let (sealer, opener) = pair(firstPacketNumber: UInt64.max - 1)
+        for backend in testBackends {
+            try checkPacketCounterExhaustion(backend)
+        }
+    }
+
+    /// Near the counter's end: the last two numbers are sealed and opened as a pair, the
+    /// 2^64-th packet is refused both ways, and a call that crosses the end stops there.
+    private func checkPacketCounterExhaustion(_ backend: CryptoBackend) throws {
+        let (sealer, opener) = pair(backend, firstPacketNumber: UInt64.max - 1)
         // Packets 2^64 - 2 and 2^64 - 1 are fine.
         let last = try sealAll(sealer, message(2048))
         XCTAssertEqual(last.count, 2 * 1060)
@@ -235,7 +313,7 @@ final class PacketTests: XCTestCase {
         assertThrows(.packetCounterExhausted) { () throws(SpipedProtocolError) in try openAll(opener, Array(last[0..<1060])) }
 
         // A seal call that crosses the end returns the packets it could make; the next call throws.
-        let (crossing, _) = pair(firstPacketNumber: UInt64.max)
+        let (crossing, _) = pair(backend, firstPacketNumber: UInt64.max)
         var output = [UInt8](repeating: 0, count: 3 * 1060)
         let result = try output.withUnsafeMutableBytes { out in
             message(3000).withUnsafeBytes { input in Result { () throws(SpipedProtocolError) in try crossing.seal(input, into: out) } }
@@ -243,6 +321,22 @@ final class PacketTests: XCTestCase {
         XCTAssertEqual(result.consumed, 1024)
         XCTAssertEqual(result.produced, 1060)
         assertThrows(.packetCounterExhausted) { () throws(SpipedProtocolError) in try sealAll(crossing, [1]) }
+
+        // The same with the last two packets made as a pair: the call stops after them.
+        let (pairCrossing, pairOpener) = pair(backend, firstPacketNumber: UInt64.max - 1)
+        let pairResult = try output.withUnsafeMutableBytes { out in
+            message(3000).withUnsafeBytes { input in Result { () throws(SpipedProtocolError) in try pairCrossing.seal(input, into: out) } }
+        }.get()
+        XCTAssertEqual(pairResult.consumed, 2048)
+        XCTAssertEqual(pairResult.produced, 2 * 1060)
+        XCTAssertEqual(Array(output[0..<2120]), last)
+        assertThrows(.packetCounterExhausted) { () throws(SpipedProtocolError) in try sealAll(pairCrossing, [1]) }
+        // An opener given the last pair and one more packet in one call delivers the pair; the
+        // extra packet is refused afterwards.
+        let opened = try openOnce(pairOpener, last + Array(last[0..<1060]))
+        XCTAssertEqual(opened.plaintext, message(2048))
+        XCTAssertEqual(opened.consumed, 2 * 1060)
+        assertThrows(.packetCounterExhausted) { () throws(SpipedProtocolError) in try pairOpener.receiveEndOfStream() }
     }
 
     /// The public raw-key initializers build the same packets as the internal ones.

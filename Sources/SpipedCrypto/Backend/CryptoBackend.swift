@@ -20,17 +20,32 @@ public struct CryptoBackend: Sendable {
     /// The SHA-256 compression function: folds `blockCount` 64-byte blocks starting at `blocks`
     /// into the eight big-endian-order state words at `state`.
     public let sha256Compress: @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void
+    /// Two independent SHA-256 compressions in one call: folds `blockCount` blocks from
+    /// `blocksA` into `stateA` and `blockCount` blocks from `blocksB` into `stateB`, with the
+    /// same result as two `sha256Compress` calls. The states must not overlap. A backend whose
+    /// hardware can interleave two streams (SHA-NI) does so; otherwise this is two calls.
+    public let sha256Compress2: @Sendable (_ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
+                                           _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer,
+                                           _ blockCount: Int) -> Void
     /// The AES-256 implementation.
     public let aes256: AES256Engine
 
-    /// Creates a backend from its parts (used by the accelerated product and by tests).
+    /// Creates a backend from its parts (used by the accelerated product and by tests). Without
+    /// `sha256Compress2`, the two-stream compression runs `sha256Compress` once per stream.
     public init(
         kind: Kind,
         sha256Compress: @escaping @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void,
+        sha256Compress2: (@Sendable (_ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
+                                     _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer,
+                                     _ blockCount: Int) -> Void)? = nil,
         aes256: AES256Engine
     ) {
         self.kind = kind
         self.sha256Compress = sha256Compress
+        self.sha256Compress2 = sha256Compress2 ?? { stateA, blocksA, stateB, blocksB, blockCount in
+            sha256Compress(stateA, blocksA, blockCount)
+            sha256Compress(stateB, blocksB, blockCount)
+        }
         self.aes256 = aes256
     }
 }

@@ -3,6 +3,7 @@ extension CryptoBackend {
     public static let portable = CryptoBackend(
         kind: .portable,
         sha256Compress: SHA256Portable.compress,
+        sha256Compress2: SHA256Portable.compress2,
         aes256: AES256Portable.engine
     )
 }

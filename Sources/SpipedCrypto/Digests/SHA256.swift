@@ -13,6 +13,11 @@ public struct SHA256: Sendable {
 
     /// The backend's compression function (see `CryptoBackend.sha256Compress`).
     private let compress: @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void
+    /// The backend's two-stream compression function (see `CryptoBackend.sha256Compress2`),
+    /// used by the two-hash `update` and `finalize`.
+    private let compress2: @Sendable (_ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
+                                      _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer,
+                                      _ blockCount: Int) -> Void
     /// The chaining value H0...H7 as native integers.
     private var state: InlineArray<8, UInt32>
     /// Input bytes not yet compressed; only the first `partialByteCount` are meaningful.
@@ -25,6 +30,7 @@ public struct SHA256: Sendable {
     /// Starts a new hash whose compression function comes from `backend`.
     public init(backend: CryptoBackend = .portable) {
         compress = backend.sha256Compress
+        compress2 = backend.sha256Compress2
         // H(0): the first 32 bits of the fractional parts of the square roots of the first
         // eight primes (FIPS 180-4 §5.3.3).
         state = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -42,40 +48,14 @@ public struct SHA256: Sendable {
 
         // Top up a pending partial block first; compress it once it is full.
         if partialByteCount > 0 {
-            let offset = partialByteCount
-            let taken = min(SHA256.blockByteCount - offset, remaining)
-            withUnsafeMutableBytes(of: &partialBlock) { block in
-                (block.baseAddress! + offset).copyMemory(from: input, byteCount: taken)
-            }
-            partialByteCount = offset + taken
-            input += taken
-            remaining -= taken
-            guard partialByteCount == SHA256.blockByteCount else { return }
+            guard topUpPartialBlock(&input, &remaining) else { return }
             compressPartialBlock()
             partialByteCount = 0
         }
 
         // Whole blocks go straight from the caller's memory to the compression function.
-        let wholeBlocks = remaining / SHA256.blockByteCount
-        if wholeBlocks > 0 {
-            let compress = self.compress
-            let blocks = input
-            withUnsafeMutableBytes(of: &state) { state in
-                compress(state.baseAddress!.assumingMemoryBound(to: UInt32.self), blocks, wholeBlocks)
-            }
-            input += wholeBlocks * SHA256.blockByteCount
-            remaining -= wholeBlocks * SHA256.blockByteCount
-        }
-
-        // Keep the tail for later.
-        if remaining > 0 {
-            let tail = input
-            let tailCount = remaining
-            withUnsafeMutableBytes(of: &partialBlock) { block in
-                block.baseAddress!.copyMemory(from: tail, byteCount: tailCount)
-            }
-            partialByteCount = remaining
-        }
+        compressWholeBlocks(&input, &remaining)
+        keepTail(input, remaining)
     }
 
     /// Absorbs `bytes` into the hash.
@@ -89,35 +69,14 @@ public struct SHA256: Sendable {
     /// (e.g. HMAC key pads or key material being hashed).
     public mutating func finalize(into output: UnsafeMutableRawBufferPointer) {
         precondition(output.count >= SHA256.digestByteCount, "SHA256.finalize: output needs 32 bytes")
-        // Padding (FIPS 180-4 §5.1.1): a single 1 bit, zeros up to 56 mod 64, then the
-        // message length in bits as a 64-bit big-endian integer.
-        let bitLength = totalByteCount &<< 3
-        let used = partialByteCount
-        let needsExtraBlock = used >= SHA256.blockByteCount - 8
-        withUnsafeMutableBytes(of: &partialBlock) { block in
-            let base = block.baseAddress!
-            base.storeBytes(of: 0x80, toByteOffset: used, as: UInt8.self)
-            _ = (base + used + 1).initializeMemory(as: UInt8.self, repeating: 0, count: SHA256.blockByteCount - used - 1)
-        }
-        if needsExtraBlock {
+        if padPartialBlock() {
             // No room for the length: compress this block, then a block of zeros and the length.
             compressPartialBlock()
-            withUnsafeMutableBytes(of: &partialBlock) { block in
-                _ = block.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: SHA256.blockByteCount)
-            }
+            clearPartialBlock()
         }
-        withUnsafeMutableBytes(of: &partialBlock) { block in
-            block.storeBytes(of: bitLength.bigEndian, toByteOffset: SHA256.blockByteCount - 8, as: UInt64.self)
-        }
+        appendBitLength()
         compressPartialBlock()
-
-        // The digest is H0...H7, each big-endian.
-        withUnsafeBytes(of: &state) { words in
-            for index in 0..<8 {
-                let word = words.load(fromByteOffset: index * 4, as: UInt32.self)
-                output.storeBytes(of: word.bigEndian, toByteOffset: index * 4, as: UInt32.self)
-            }
-        }
+        writeDigest(to: output)
         wipe()
     }
 
@@ -152,5 +111,193 @@ public struct SHA256: Sendable {
                 compress(state.baseAddress!.assumingMemoryBound(to: UInt32.self), block.baseAddress!, 1)
             }
         }
+    }
+
+    /// Moves up to `64 - partialByteCount` bytes from `input` into the partial block, advancing
+    /// `input` and `remaining`. Returns true when the partial block is now full (the caller
+    /// compresses it and resets `partialByteCount`).
+    private mutating func topUpPartialBlock(_ input: inout UnsafeRawPointer, _ remaining: inout Int) -> Bool {
+        let offset = partialByteCount
+        let taken = min(SHA256.blockByteCount - offset, remaining)
+        let source = input
+        withUnsafeMutableBytes(of: &partialBlock) { block in
+            (block.baseAddress! + offset).copyMemory(from: source, byteCount: taken)
+        }
+        partialByteCount = offset + taken
+        input += taken
+        remaining -= taken
+        return partialByteCount == SHA256.blockByteCount
+    }
+
+    /// Keeps the last `count` (0...63) input bytes at `tail` in the (empty) partial block.
+    private mutating func keepTail(_ tail: UnsafeRawPointer, _ count: Int) {
+        guard count > 0 else { return }
+        withUnsafeMutableBytes(of: &partialBlock) { block in
+            block.baseAddress!.copyMemory(from: tail, byteCount: count)
+        }
+        partialByteCount = count
+    }
+
+    /// Padding, first part (FIPS 180-4 §5.1.1): appends the single 1 bit and zero-fills the rest
+    /// of the partial block. Returns true when the 8-byte length no longer fits in this block,
+    /// i.e. the message needs an extra final block (compress this one, then `clearPartialBlock`).
+    private mutating func padPartialBlock() -> Bool {
+        let used = partialByteCount
+        withUnsafeMutableBytes(of: &partialBlock) { block in
+            let base = block.baseAddress!
+            base.storeBytes(of: 0x80, toByteOffset: used, as: UInt8.self)
+            _ = (base + used + 1).initializeMemory(as: UInt8.self, repeating: 0, count: SHA256.blockByteCount - used - 1)
+        }
+        return used >= SHA256.blockByteCount - 8
+    }
+
+    /// Zeroes the partial block (the extra final block starts as all zeros).
+    private mutating func clearPartialBlock() {
+        withUnsafeMutableBytes(of: &partialBlock) { block in
+            _ = block.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: SHA256.blockByteCount)
+        }
+    }
+
+    /// Padding, last part: the message length in bits, modulo 2^64, as a big-endian 64-bit
+    /// integer in the final 8 bytes of the partial block.
+    private mutating func appendBitLength() {
+        let bitLength = totalByteCount &<< 3
+        withUnsafeMutableBytes(of: &partialBlock) { block in
+            block.storeBytes(of: bitLength.bigEndian, toByteOffset: SHA256.blockByteCount - 8, as: UInt64.self)
+        }
+    }
+
+    /// Writes the digest H0...H7, each big-endian, to `output` (32 bytes).
+    private mutating func writeDigest(to output: UnsafeMutableRawBufferPointer) {
+        withUnsafeBytes(of: &state) { words in
+            for index in 0..<8 {
+                let word = words.load(fromByteOffset: index * 4, as: UInt32.self)
+                output.storeBytes(of: word.bigEndian, toByteOffset: index * 4, as: UInt32.self)
+            }
+        }
+    }
+}
+
+// MARK: - Two hashes at once
+
+extension SHA256 {
+    /// Absorbs `bytesA` into `a` and `bytesB` into `b`: the same result as `a.update(bytesA)`
+    /// followed by `b.update(bytesB)`.
+    ///
+    /// Blocks that both hashes complete in this call are compressed in pairs by the two-stream
+    /// compression of `a`'s backend (`CryptoBackend.sha256Compress2`), which on SHA-NI runs the
+    /// two streams interleaved at up to twice the speed of one; blocks without a partner are
+    /// compressed one hash at a time. Pairing is complete when both hashes hold the same number
+    /// of buffered bytes and the inputs have equal lengths, e.g. two equal-length messages after
+    /// the same prefix (an HMAC keyed state).
+    public static func update(_ a: inout SHA256, _ bytesA: UnsafeRawBufferPointer,
+                              _ b: inout SHA256, _ bytesB: UnsafeRawBufferPointer) {
+        guard var inputA = bytesA.baseAddress, bytesA.count > 0,
+              var inputB = bytesB.baseAddress, bytesB.count > 0 else {
+            // Nothing to pair with: one of the inputs is empty.
+            a.update(bytesA)
+            b.update(bytesB)
+            return
+        }
+        var remainingA = bytesA.count, remainingB = bytesB.count
+        a.totalByteCount &+= UInt64(truncatingIfNeeded: remainingA)
+        b.totalByteCount &+= UInt64(truncatingIfNeeded: remainingB)
+
+        // Pending partial blocks first (each hash's blocks stay in order): topped-up blocks are
+        // compressed together when both fill up, singly otherwise.
+        let filledA = a.partialByteCount > 0 && a.topUpPartialBlock(&inputA, &remainingA)
+        let filledB = b.partialByteCount > 0 && b.topUpPartialBlock(&inputB, &remainingB)
+        if filledA && filledB {
+            compressPartialBlocks(&a, &b)
+        } else if filledA {
+            a.compressPartialBlock()
+        } else if filledB {
+            b.compressPartialBlock()
+        }
+        if filledA { a.partialByteCount = 0 }
+        if filledB { b.partialByteCount = 0 }
+        // A hash whose partial block is still not full has used up its input.
+
+        // Whole blocks straight from the callers' memory, paired as far as both have them.
+        let wholeBlocksA = a.partialByteCount == 0 ? remainingA / SHA256.blockByteCount : 0
+        let wholeBlocksB = b.partialByteCount == 0 ? remainingB / SHA256.blockByteCount : 0
+        let pairedBlocks = min(wholeBlocksA, wholeBlocksB)
+        if pairedBlocks > 0 {
+            let compress2 = a.compress2
+            let blocksA = inputA, blocksB = inputB
+            withUnsafeMutableBytes(of: &a.state) { stateA in
+                withUnsafeMutableBytes(of: &b.state) { stateB in
+                    compress2(stateA.baseAddress!.assumingMemoryBound(to: UInt32.self), blocksA,
+                              stateB.baseAddress!.assumingMemoryBound(to: UInt32.self), blocksB, pairedBlocks)
+                }
+            }
+            inputA += pairedBlocks * SHA256.blockByteCount
+            remainingA -= pairedBlocks * SHA256.blockByteCount
+            inputB += pairedBlocks * SHA256.blockByteCount
+            remainingB -= pairedBlocks * SHA256.blockByteCount
+        }
+        if a.partialByteCount == 0 {
+            a.compressWholeBlocks(&inputA, &remainingA)
+            a.keepTail(inputA, remainingA)
+        }
+        if b.partialByteCount == 0 {
+            b.compressWholeBlocks(&inputB, &remainingB)
+            b.keepTail(inputB, remainingB)
+        }
+    }
+
+    /// Writes `a`'s digest to `outputA` and `b`'s to `outputB` (32 bytes each) and wipes both
+    /// hashes: the same result as `a.finalize(into: outputA); b.finalize(into: outputB)`.
+    /// The final blocks are compressed in pairs where both hashes have one (always the last).
+    public static func finalize(_ a: inout SHA256, into outputA: UnsafeMutableRawBufferPointer,
+                                _ b: inout SHA256, into outputB: UnsafeMutableRawBufferPointer) {
+        precondition(outputA.count >= SHA256.digestByteCount && outputB.count >= SHA256.digestByteCount,
+                     "SHA256.finalize: outputs need 32 bytes")
+        let extraBlockA = a.padPartialBlock()
+        let extraBlockB = b.padPartialBlock()
+        if extraBlockA && extraBlockB {
+            compressPartialBlocks(&a, &b)
+        } else if extraBlockA {
+            a.compressPartialBlock()
+        } else if extraBlockB {
+            b.compressPartialBlock()
+        }
+        if extraBlockA { a.clearPartialBlock() }
+        if extraBlockB { b.clearPartialBlock() }
+        a.appendBitLength()
+        b.appendBitLength()
+        compressPartialBlocks(&a, &b)
+        a.writeDigest(to: outputA)
+        b.writeDigest(to: outputB)
+        a.wipe()
+        b.wipe()
+    }
+
+    /// Compresses `a`'s and `b`'s (full) buffered blocks together.
+    private static func compressPartialBlocks(_ a: inout SHA256, _ b: inout SHA256) {
+        let compress2 = a.compress2
+        withUnsafeMutableBytes(of: &a.state) { stateA in
+            withUnsafeMutableBytes(of: &b.state) { stateB in
+                withUnsafeBytes(of: &a.partialBlock) { blockA in
+                    withUnsafeBytes(of: &b.partialBlock) { blockB in
+                        compress2(stateA.baseAddress!.assumingMemoryBound(to: UInt32.self), blockA.baseAddress!,
+                                  stateB.baseAddress!.assumingMemoryBound(to: UInt32.self), blockB.baseAddress!, 1)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Compresses the whole blocks at the start of `input`, advancing `input` and `remaining`.
+    private mutating func compressWholeBlocks(_ input: inout UnsafeRawPointer, _ remaining: inout Int) {
+        let wholeBlocks = remaining / SHA256.blockByteCount
+        guard wholeBlocks > 0 else { return }
+        let compress = self.compress
+        let blocks = input
+        withUnsafeMutableBytes(of: &state) { state in
+            compress(state.baseAddress!.assumingMemoryBound(to: UInt32.self), blocks, wholeBlocks)
+        }
+        input += wholeBlocks * SHA256.blockByteCount
+        remaining -= wholeBlocks * SHA256.blockByteCount
     }
 }

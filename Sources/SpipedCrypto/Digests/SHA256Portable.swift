@@ -14,6 +14,15 @@ public enum SHA256Portable {
         }
     }
 
+    /// Two independent compressions: `compress(stateA, blocksA, blockCount)` then
+    /// `compress(stateB, blocksB, blockCount)` (portable code gains nothing from interleaving).
+    public static func compress2(_ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
+                                 _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer,
+                                 _ blockCount: Int) {
+        compress(stateA, blocksA, blockCount)
+        compress(stateB, blocksB, blockCount)
+    }
+
     /// One block: 64 rounds, fully unrolled, with the message schedule kept in a 16-word ring
     /// of locals (W[t] overwrites W[t-16] in place), so nothing touches memory but the block.
     @inline(__always)

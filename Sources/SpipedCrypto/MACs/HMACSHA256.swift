@@ -87,3 +87,44 @@ public struct HMACSHA256: Sendable {
         return mac.finalize()
     }
 }
+
+// MARK: - Two messages at once
+
+extension HMACSHA256 {
+    /// Absorbs `bytesA` into `a` and `bytesB` into `b`: the same result as `a.update(bytesA)`
+    /// followed by `b.update(bytesB)`, but blocks both complete are compressed together by the
+    /// backend's two-stream compression (see `SHA256.update(_:_:_:_:)`). Start `a` and `b` as
+    /// copies of one keyed state and give them equal-length pieces to pair every block.
+    public static func update(_ a: inout HMACSHA256, _ bytesA: UnsafeRawBufferPointer,
+                              _ b: inout HMACSHA256, _ bytesB: UnsafeRawBufferPointer) {
+        SHA256.update(&a.inner, bytesA, &b.inner, bytesB)
+    }
+
+    /// Writes `a`'s tag to `tagA` and `b`'s to `tagB` (32 bytes each) and wipes both states:
+    /// the same result as `a.finalize(into: tagA); b.finalize(into: tagB)`, with the final
+    /// inner blocks and the outer blocks compressed in pairs.
+    public static func finalize(_ a: inout HMACSHA256, into tagA: UnsafeMutableRawBufferPointer,
+                                _ b: inout HMACSHA256, into tagB: UnsafeMutableRawBufferPointer) {
+        precondition(tagA.count >= HMACSHA256.tagByteCount && tagB.count >= HMACSHA256.tagByteCount,
+                     "HMACSHA256.finalize: outputs need 32 bytes")
+        var innerDigests = InlineArray<64, UInt8>(repeating: 0)
+        withUnsafeMutableBytes(of: &innerDigests) { digests in
+            let digestA = UnsafeMutableRawBufferPointer(rebasing: digests[0..<32])
+            let digestB = UnsafeMutableRawBufferPointer(rebasing: digests[32..<64])
+            // tag = H((K0 ⊕ opad) || H((K0 ⊕ ipad) || message)), for both messages side by side.
+            SHA256.finalize(&a.inner, into: digestA, &b.inner, into: digestB)
+            SHA256.update(&a.outer, UnsafeRawBufferPointer(digestA), &b.outer, UnsafeRawBufferPointer(digestB))
+            SHA256.finalize(&a.outer, into: tagA, &b.outer, into: tagB)
+            SecureWipe.wipe(digests)
+        }
+    }
+
+    /// The tags of `messageA` and `messageB` under this keyed state (which is left unchanged),
+    /// computed side by side: two equal-length messages cost about as much as one on SHA-NI.
+    public func authenticationCodes(_ messageA: UnsafeRawBufferPointer, _ messageB: UnsafeRawBufferPointer,
+                                    tagA: UnsafeMutableRawBufferPointer, tagB: UnsafeMutableRawBufferPointer) {
+        var macA = self, macB = self
+        HMACSHA256.update(&macA, messageA, &macB, messageB)
+        HMACSHA256.finalize(&macA, into: tagA, &macB, into: tagB)
+    }
+}
