@@ -580,30 +580,62 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// What one read from a pump's source gave.
+    private enum PumpRead {
+        /// Nothing to read now (EAGAIN); the next arrival raises a new edge.
+        case drained
+        /// The peer closed its side.
+        case endOfStream
+        /// This many bytes arrived.
+        case bytes(Int)
+    }
+
+    /// Reads once from a pump's source into `area`. EAGAIN clears `readable`, and so does a
+    /// short read: the socket is drained and the next arrival raises a new edge — unless the
+    /// peer's FIN already came with this data (`peerClosed`), after which no edge will follow.
+    private func readOnce(_ source: FileDescriptor, into area: UnsafeMutableRawBufferPointer,
+                          readable: inout Bool, peerClosed: Bool) throws(ConnectionEnd) -> PumpRead {
+        switch source.readResult(into: area) {
+        case .failure(let errno) where errno == .wouldBlock:
+            readable = false
+            return .drained
+        case .failure(let errno):
+            throw errno.isConnectionClosure ? .reset : .failed(.system(SystemError("read", errno)))
+        case .success(0):
+            return .endOfStream
+        case .success(let count):
+            if count < area.count && !peerClosed { readable = false }
+            return .bytes(count)
+        }
+    }
+
+    /// Counts one more read of this turn; after `readsPerTurn` reads the connection waits for
+    /// another turn (so one busy connection cannot starve the others) and this returns false.
+    private func takeReadTurn(_ connection: Connection, reads: inout Int) -> Bool {
+        if reads == Self.readsPerTurn {
+            queueForAnotherTurn(connection)
+            return false
+        }
+        reads += 1
+        return true
+    }
+
     /// Plaintext socket → `PacketSealer.seal` → encrypted socket.
     private func pumpPlaintextToEncrypted(_ connection: Connection) throws(ConnectionEnd) {
         guard let source = connection.plaintext, let destination = connection.encrypted, let sealer = connection.sealer else { return }
         guard try flush(&connection.pendingToEncrypted, to: destination, writable: &connection.encryptedWritable) else { return }
         var reads = 0
         while connection.plaintextReadable && !connection.plaintextInputEnded && connection.pendingToEncrypted == nil {
-            if reads == Self.readsPerTurn {
-                queueForAnotherTurn(connection)
-                return
-            }
-            reads += 1
+            guard takeReadTurn(connection, reads: &reads) else { return }
             let readArea = UnsafeMutableRawBufferPointer(rebasing: inputBuffer[0..<Self.plaintextReadByteCount])
-            switch source.readResult(into: readArea) {
-            case .failure(let errno) where errno == .wouldBlock:
-                connection.plaintextReadable = false
-            case .failure(let errno):
-                throw errno.isConnectionClosure ? .reset : .failed(.system(SystemError("read", errno)))
-            case .success(0):
+            switch try readOnce(source, into: readArea, readable: &connection.plaintextReadable,
+                                peerClosed: connection.plaintextPeerClosed) {
+            case .drained:
+                break
+            case .endOfStream:
                 connection.plaintextInputEnded = true
                 try shutdownWriting(destination)
-            case .success(let count):
-                // A short read means the socket is drained and the next arrival raises a new
-                // edge — unless the FIN already came with this data (no edge will follow).
-                if count < readArea.count && !connection.plaintextPeerClosed { connection.plaintextReadable = false }
+            case .bytes(let count):
                 let sealed: (consumed: Int, produced: Int)
                 do {
                     sealed = try sealer.seal(UnsafeRawBufferPointer(rebasing: inputBuffer[0..<count]), into: outputBuffer)
@@ -623,18 +655,13 @@ final class EventLoop: @unchecked Sendable {
         guard try flush(&connection.pendingToPlaintext, to: destination, writable: &connection.plaintextWritable) else { return }
         var reads = 0
         while connection.encryptedReadable && !connection.encryptedInputEnded && connection.pendingToPlaintext == nil {
-            if reads == Self.readsPerTurn {
-                queueForAnotherTurn(connection)
-                return
-            }
-            reads += 1
+            guard takeReadTurn(connection, reads: &reads) else { return }
             let readArea = UnsafeMutableRawBufferPointer(rebasing: inputBuffer[0..<Self.ciphertextReadByteCount])
-            switch source.readResult(into: readArea) {
-            case .failure(let errno) where errno == .wouldBlock:
-                connection.encryptedReadable = false
-            case .failure(let errno):
-                throw errno.isConnectionClosure ? .reset : .failed(.system(SystemError("read", errno)))
-            case .success(0):
+            switch try readOnce(source, into: readArea, readable: &connection.encryptedReadable,
+                                peerClosed: connection.encryptedPeerClosed) {
+            case .drained:
+                break
+            case .endOfStream:
                 // A partial packet at end of stream is an error (truncation).
                 do {
                     try opener.receiveEndOfStream()
@@ -643,8 +670,7 @@ final class EventLoop: @unchecked Sendable {
                 }
                 connection.encryptedInputEnded = true
                 try shutdownWriting(destination)
-            case .success(let count):
-                if count < readArea.count && !connection.encryptedPeerClosed { connection.encryptedReadable = false }
+            case .bytes(let count):
                 var offset = 0
                 while offset < count {
                     let opened: (consumed: Int, produced: Int)
