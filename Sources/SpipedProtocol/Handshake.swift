@@ -231,10 +231,8 @@ public final class Handshake {
             let serverMAC = UnsafeRawBufferPointer(rebasing: keys[96..<128])
             let ownKeys = role == .client ? (clientCipher, clientMAC) : (serverCipher, serverMAC)
             let peerKeys = role == .client ? (serverCipher, serverMAC) : (clientCipher, clientMAC)
-            let sealer = PacketSealer(cipher: PacketFormat.cipher(ownKeys.0, backend: backend),
-                                      authenticator: HMACSHA256(key: ownKeys.1, backend: backend))
-            let opener = PacketOpener(cipher: PacketFormat.cipher(peerKeys.0, backend: backend),
-                                      authenticator: HMACSHA256(key: peerKeys.1, backend: backend))
+            let sealer = PacketSealer(keys: PacketKeys(cipherKey: ownKeys.0, authenticationKey: ownKeys.1, backend: backend))
+            let opener = PacketOpener(keys: PacketKeys(cipherKey: peerKeys.0, authenticationKey: peerKeys.1, backend: backend))
             return (sealer, opener)
         }
     }

@@ -61,3 +61,25 @@ enum PacketFormat {
         }
     }
 }
+
+/// The prepared keys of one direction: AES-256 expanded from E, HMAC state keyed with H.
+struct PacketKeys {
+    /// AES-256 with key E.
+    let cipher: AES256Key
+    /// HMAC-SHA256 keyed with H, copied for each packet.
+    let authenticator: HMACSHA256
+
+    /// Prepares the 32-byte keys E (`cipherKey`) and H (`authenticationKey`).
+    init(cipherKey: UnsafeRawBufferPointer, authenticationKey: UnsafeRawBufferPointer, backend: CryptoBackend) {
+        precondition(authenticationKey.count == 32, "spiped packet keys are 32 bytes")
+        cipher = PacketFormat.cipher(cipherKey, backend: backend)
+        authenticator = HMACSHA256(key: authenticationKey, backend: backend)
+    }
+
+    /// Prepares the 32-byte keys E and H given as arrays.
+    init(cipherKey: [UInt8], authenticationKey: [UInt8], backend: CryptoBackend) {
+        self = cipherKey.withUnsafeBytes { cipher in
+            authenticationKey.withUnsafeBytes { PacketKeys(cipherKey: cipher, authenticationKey: $0, backend: backend) }
+        }
+    }
+}

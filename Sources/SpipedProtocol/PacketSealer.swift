@@ -20,20 +20,18 @@ public final class PacketSealer {
     private var counterExhausted = false
     private var failed = false
 
-    /// A sealer with an expanded cipher key E and a MAC state keyed with H, numbering packets
+    /// A sealer with the prepared keys of its direction, numbering packets
     /// from `firstPacketNumber` (0 on the wire; other values only let tests reach the counter's end).
-    init(cipher: AES256Key, authenticator: HMACSHA256, firstPacketNumber: UInt64 = 0) {
-        self.cipher = cipher
-        self.authenticator = authenticator
+    init(keys: PacketKeys, firstPacketNumber: UInt64 = 0) {
+        cipher = keys.cipher
+        authenticator = keys.authenticator
         nextPacketNumber = firstPacketNumber
     }
 
     /// A sealer from the raw 32-byte keys E and H of one direction (for benchmarks and tools;
     /// a handshake's `makeSession()` is the normal way to get one).
     public convenience init(cipherKey: [UInt8], authenticationKey: [UInt8], backend: CryptoBackend = .portable) {
-        precondition(authenticationKey.count == 32, "spiped packet keys are 32 bytes")
-        let cipher = cipherKey.withUnsafeBytes { PacketFormat.cipher($0, backend: backend) }
-        self.init(cipher: cipher, authenticator: HMACSHA256(key: authenticationKey, backend: backend))
+        self.init(keys: PacketKeys(cipherKey: cipherKey, authenticationKey: authenticationKey, backend: backend))
     }
 
     deinit {

@@ -9,15 +9,9 @@ final class PacketTests: XCTestCase {
     private let macKey: [UInt8] = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 3 &+ 1) }
 
     private func pair(_ backend: CryptoBackend = .portable, firstPacketNumber: UInt64 = 0) -> (PacketSealer, PacketOpener) {
-        let sealer = cipherKey.withUnsafeBytes { key in
-            PacketSealer(cipher: PacketFormat.cipher(key, backend: backend), authenticator: HMACSHA256(key: macKey, backend: backend),
-                         firstPacketNumber: firstPacketNumber)
-        }
-        let opener = cipherKey.withUnsafeBytes { key in
-            PacketOpener(cipher: PacketFormat.cipher(key, backend: backend), authenticator: HMACSHA256(key: macKey, backend: backend),
-                         firstPacketNumber: firstPacketNumber)
-        }
-        return (sealer, opener)
+        let keys = PacketKeys(cipherKey: cipherKey, authenticationKey: macKey, backend: backend)
+        return (PacketSealer(keys: keys, firstPacketNumber: firstPacketNumber),
+                PacketOpener(keys: keys, firstPacketNumber: firstPacketNumber))
     }
 
     private func message(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
