@@ -29,7 +29,8 @@ public enum CryptoBackendSelection {
 
     /// The SHA-NI one- and two-stream compression functions, when supported and self-tested.
     private static let verifiedSHA256: SHA256Functions? = {
-        let hardware = SHA256Functions(compress: SHA256Hardware.compress, compress2: SHA256Hardware.compress2)
+        let hardware = SHA256Functions(compress: { SHA256Hardware.compress($0, $1, $2) },
+                                       compress2: { SHA256Hardware.compress2($0, $1, $2, $3, $4) })
         return SHA256Hardware.isSupported && SelfTest.sha256(hardware) ? hardware : nil
     }()
 
@@ -77,10 +78,9 @@ public enum CryptoBackendSelection {
 /// A SHA-256 implementation's one- and two-stream compression functions (see `CryptoBackend`).
 struct SHA256Functions: Sendable {
     /// One stream: `CryptoBackend.sha256Compress`.
-    let compress: @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void
+    let compress: CryptoBackend.SHA256CompressFunction
     /// Two streams: `CryptoBackend.sha256Compress2`.
-    let compress2: @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer,
-                              UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void
+    let compress2: CryptoBackend.SHA256Compress2Function
 }
 
 /// Known-answer self-tests run before a hardware primitive is trusted.
