@@ -9,6 +9,14 @@ let hardwareFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-maes", "-Xcc", "-msha", "-Xcc", "-mssse3", "-Xcc", "-msse4.1", "-Xcc", "-mpclmul"]),
 ]
 
+/// Flags for the VAES kernel's own target. With AVX enabled the compiler VEX-encodes every
+/// SSE instruction and vectorizes ordinary loops with 256-bit registers, so these flags must not
+/// reach code that runs on CPUs without AVX (the AES-NI fallback, the CPU checks): the kernel
+/// lives alone in `SpipedCryptoVAES` and runs only after the CPU and OS checks.
+let vectorAESFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-maes", "-Xcc", "-mavx2", "-Xcc", "-mvaes"]),
+]
+
 let package = Package(
     name: "spiped-swift",
     products: [
@@ -27,7 +35,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "SpipedCrypto"),
-        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto"], swiftSettings: hardwareFlags),
+        .target(name: "SpipedCryptoVAES", swiftSettings: vectorAESFlags),
+        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto", "SpipedCryptoVAES"], swiftSettings: hardwareFlags),
         .target(name: "SpipedProtocol", dependencies: ["SpipedCrypto"]),
         // `@_extern(c)` declares epoll/eventfd/signalfd, whose headers Swift's Glibc module lacks.
         .target(name: "SpipedSystem", swiftSettings: [.enableExperimentalFeature("Extern")]),

@@ -1,12 +1,18 @@
 import SpipedCrypto
+import SpipedCryptoVAES
 import _Builtin_intrinsics.intel
 import _Builtin_intrinsics.intel.cpuid
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// AES-256 with the AES-NI instructions (constant time by construction: the CPU does the
 /// S-box lookups in hardware, with no data-dependent memory access or branch).
 ///
 /// The schedule is the 15 round keys of FIPS 197 in order, 16 bytes each. CTR mode keeps eight
-/// blocks in flight so the pipelined `aesenc` units stay busy.
+/// blocks in flight so the pipelined `aesenc` units stay busy. `vectorEngine` shares the key
+/// schedule and single-block code but runs CTR mode with VAES on 256-bit registers.
 public enum AES256Hardware {
     /// Bytes of schedule: 15 round keys of 16 bytes.
     static let scheduleByteCount = 15 * 16
@@ -27,6 +33,54 @@ public enum AES256Hardware {
         expandKey: expandKey(_:into:),
         encryptBlock: encryptBlock,
         ctrXor: ctrXor
+    )
+
+    /// True when the VAES engine can run: AES-NI as for `isSupported`, plus VAES (CPUID leaf 7
+    /// ECX bit 9) and AVX2 (leaf 7 EBX bit 5), *and* the operating system saves the YMM
+    /// registers across context switches (XCR0 bits 1 and 2, readable with XGETBV once leaf 1
+    /// ECX bit 27, OSXSAVE, is set).
+    ///
+    /// Swift cannot emit XGETBV (clang's `_xgetbv` is a macro), so the OS half comes from glibc:
+    /// `__x86_get_cpuid_feature_leaf` (glibc 2.33+, `<sys/platform/x86.h>`) returns glibc's
+    /// feature table, whose "active" bits for AVX2 and VAES glibc sets at start-up only after
+    /// its own XGETBV shows XMM and YMM state enabled. Without that function (older or static
+    /// glibc) the answer is false and the 128-bit AES-NI engine is used.
+    public static var isVectorAESSupported: Bool {
+        guard isSupported else { return false }
+        var eax: UInt32 = 0, ebx: UInt32 = 0, ecx: UInt32 = 0, edx: UInt32 = 0
+        guard __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0, ecx & (1 << 27) != 0 else { return false }
+        guard __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0,
+              ebx & (1 << 5) != 0, ecx & (1 << 9) != 0 else { return false }
+        return glibcReportsVectorAESActive()
+    }
+
+    /// glibc's verdict that AVX2 and VAES are usable (CPU and OS), or false when this glibc
+    /// does not export its feature table. Layout from `<bits/platform/x86.h>`: the table for
+    /// index 1 (`CPUID_INDEX_7`) is `struct cpuid_feature { unsigned cpuid_array[4];
+    /// unsigned active_array[4]; }`, registers in the order EAX, EBX, ECX, EDX.
+    private static func glibcReportsVectorAESActive() -> Bool {
+        #if canImport(Glibc)
+        // dlsym(RTLD_DEFAULT, ...): RTLD_DEFAULT is the null handle.
+        guard let symbol = dlsym(nil, "__x86_get_cpuid_feature_leaf") else { return false }
+        typealias FeatureLeaf = @convention(c) (UInt32) -> UnsafeRawPointer?
+        let featureLeaf = unsafeBitCast(symbol, to: FeatureLeaf.self)
+        guard let leaf7 = featureLeaf(1) else { return false }
+        let activeEBX = leaf7.load(fromByteOffset: 4 * 5, as: UInt32.self)
+        let activeECX = leaf7.load(fromByteOffset: 4 * 6, as: UInt32.self)
+        return activeEBX & (1 << 5) != 0 && activeECX & (1 << 9) != 0
+        #else
+        return false
+        #endif
+    }
+
+    /// The VAES engine: AES-NI key expansion and single blocks, CTR mode sixteen blocks at a
+    /// time on 256-bit registers (`AES256VAESCounterMode`). Call its functions only when
+    /// `isVectorAESSupported` is true.
+    public static let vectorEngine = AES256Engine(
+        scheduleByteCount: scheduleByteCount,
+        expandKey: expandKey(_:into:),
+        encryptBlock: encryptBlock,
+        ctrXor: AES256VAESCounterMode.ctrXor
     )
 
     /// Known-answer self-test (FIPS 197 Appendix C.3, AES-256 single block), for the start-up

@@ -13,7 +13,7 @@ public enum CryptoBackendSelection {
     /// The backend this process uses (chosen once, on first use).
     public static var best: CryptoBackend { choice.backend }
 
-    /// What `best` uses for each primitive, e.g. "SHA-256: SHA-NI, AES-256: AES-NI".
+    /// What `best` uses for each primitive, e.g. "SHA-256: SHA-NI, AES-256: AES-NI+VAES".
     public static var summary: String { choice.summary }
 
     /// A backend made only of hardware primitives, when the CPU supports all of them and they
@@ -29,16 +29,26 @@ public enum CryptoBackendSelection {
 
     /// The SHA-NI one- and two-stream compression functions, when supported and self-tested.
     private static let verifiedSHA256: SHA256Functions? = {
-        let hardware = SHA256Functions(compress: SHA256Hardware.compress, compress2: SHA256Hardware.compress2)
+        let hardware = SHA256Functions(compress: { SHA256Hardware.compress($0, $1, $2) },
+                                       compress2: { SHA256Hardware.compress2($0, $1, $2, $3, $4) })
         return SHA256Hardware.isSupported && SelfTest.sha256(hardware) ? hardware : nil
     }()
 
-    private static let verifiedAES256: AES256Engine? =
-        AES256Hardware.isSupported && SelfTest.aes256(AES256Hardware.engine) ? AES256Hardware.engine : nil
+    /// The fastest hardware AES engine that is supported and passes its self-test, with its
+    /// name for `summary`: VAES (256-bit CTR) first, then the 128-bit AES-NI engine.
+    private static let verifiedAES256: (engine: AES256Engine, name: String)? = {
+        if AES256Hardware.isVectorAESSupported && SelfTest.aes256(AES256Hardware.vectorEngine) {
+            return (AES256Hardware.vectorEngine, "AES-NI+VAES")
+        }
+        if AES256Hardware.isSupported && SelfTest.aes256(AES256Hardware.engine) {
+            return (AES256Hardware.engine, "AES-NI")
+        }
+        return nil
+    }()
 
     private static let hardwareOnly: CryptoBackend? = {
         guard let sha = verifiedSHA256, let aes = verifiedAES256 else { return nil }
-        return CryptoBackend(kind: .hardware, sha256Compress: sha.compress, sha256Compress2: sha.compress2, aes256: aes)
+        return CryptoBackend(kind: .hardware, sha256Compress: sha.compress, sha256Compress2: sha.compress2, aes256: aes.engine)
     }()
 
     private static let choice: Choice = {
@@ -48,12 +58,12 @@ public enum CryptoBackendSelection {
         }
         let sha = verifiedSHA256
         let aes = verifiedAES256
-        let summary = "SHA-256: \(sha == nil ? "portable" : "SHA-NI"), AES-256: \(aes == nil ? "portable (bitsliced)" : "AES-NI")"
+        let summary = "SHA-256: \(sha == nil ? "portable" : "SHA-NI"), AES-256: \(aes?.name ?? "portable (bitsliced)")"
         if sha == nil && aes == nil { return Choice(backend: portable, summary: summary) }
         let backend = CryptoBackend(kind: .hardware,
                                     sha256Compress: sha?.compress ?? portable.sha256Compress,
                                     sha256Compress2: sha?.compress2 ?? portable.sha256Compress2,
-                                    aes256: aes ?? portable.aes256)
+                                    aes256: aes?.engine ?? portable.aes256)
         return Choice(backend: backend, summary: summary)
     }()
 
@@ -68,10 +78,9 @@ public enum CryptoBackendSelection {
 /// A SHA-256 implementation's one- and two-stream compression functions (see `CryptoBackend`).
 struct SHA256Functions: Sendable {
     /// One stream: `CryptoBackend.sha256Compress`.
-    let compress: @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void
+    let compress: CryptoBackend.SHA256CompressFunction
     /// Two streams: `CryptoBackend.sha256Compress2`.
-    let compress2: @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer,
-                              UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void
+    let compress2: CryptoBackend.SHA256Compress2Function
 }
 
 /// Known-answer self-tests run before a hardware primitive is trusted.
@@ -112,7 +121,9 @@ enum SelfTest {
     }
 
     /// FIPS 197 appendix C.3 (AES-256 single block), then CTR agreement with the portable code
-    /// on a 1028-byte spiped packet body and on a counter that carries across 64 bits.
+    /// on a 1028-byte spiped packet body and on 300 bytes (16 + 2 + 1 partial blocks: every
+    /// stage of the VAES loop), each from counter 0 and from a counter that carries across
+    /// 64 bits inside the call.
     static func aes256(_ engine: AES256Engine) -> Bool {
         let candidate = CryptoBackend(kind: .hardware, sha256Compress: CryptoBackend.portable.sha256Compress, aes256: engine)
         guard let key = try? AES256Key(key: hexBytes("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"), backend: candidate),
@@ -122,16 +133,18 @@ enum SelfTest {
         block.withUnsafeMutableBytes { key.encryptBlock($0.baseAddress!, $0.baseAddress!) }
         guard block == hexBytes("8ea2b7ca516745bfeafc49904b496089") else { return false }
 
-        let input = pseudoRandomBytes(1028)
-        var fromCandidate = [UInt8](repeating: 0, count: input.count)
-        var fromReference = fromCandidate
         let carryCounter: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 7] + [UInt8](repeating: 0xff, count: 7) + [0xf0]
-        for counter in [[UInt8](repeating: 0, count: 16), carryCounter] {
-            input.withUnsafeBytes { source in
-                fromCandidate.withUnsafeMutableBytes { key.ctrXor(initialCounterBlock: counter, input: source, output: $0) }
-                fromReference.withUnsafeMutableBytes { reference.ctrXor(initialCounterBlock: counter, input: source, output: $0) }
+        for length in [1028, 300] {
+            let input = pseudoRandomBytes(length)
+            var fromCandidate = [UInt8](repeating: 0, count: input.count)
+            var fromReference = fromCandidate
+            for counter in [[UInt8](repeating: 0, count: 16), carryCounter] {
+                input.withUnsafeBytes { source in
+                    fromCandidate.withUnsafeMutableBytes { key.ctrXor(initialCounterBlock: counter, input: source, output: $0) }
+                    fromReference.withUnsafeMutableBytes { reference.ctrXor(initialCounterBlock: counter, input: source, output: $0) }
+                }
+                guard fromCandidate == fromReference else { return false }
             }
-            guard fromCandidate == fromReference else { return false }
         }
         return true
     }

@@ -2,13 +2,20 @@ import SpipedCrypto
 import SpipedCryptoAccelerated
 import XCTest
 
-/// The AES engines this machine can run: the portable one always, AES-NI when the CPU has it.
+/// The AES engines this machine can run: the portable one always, AES-NI when the CPU has it,
+/// and the VAES engine (256-bit CTR) when the CPU and OS support it.
 enum AESTestEngines {
     /// (name for failure messages, engine).
     static var all: [(name: String, engine: AES256Engine)] {
         var engines: [(name: String, engine: AES256Engine)] = [("portable", AES256Portable.engine)]
         if AES256Hardware.isSupported { engines.append(("hardware", AES256Hardware.engine)) }
+        if AES256Hardware.isVectorAESSupported { engines.append(("vaes", AES256Hardware.vectorEngine)) }
         return engines
+    }
+
+    /// The hardware engines (AES-NI, and VAES when supported), for comparisons with portable.
+    static var hardware: [(name: String, engine: AES256Engine)] {
+        all.filter { $0.name != "portable" }
     }
 
     /// A backend carrying `engine` (its SHA-256 slot is never called by these tests).

@@ -78,10 +78,9 @@ final class SHA256HardwareTests: XCTestCase {
     /// two portable `compress` calls, on random states and blocks, block counts 0...9, unaligned
     /// block pointers, and both streams reading the same blocks.
     func testTwoStreamCompressMatchesTwoPortableCompressions() throws {
-        var candidates: [(String, @Sendable (UnsafeMutablePointer<UInt32>, UnsafeRawPointer,
-                                             UnsafeMutablePointer<UInt32>, UnsafeRawPointer, Int) -> Void)] =
-            [("portable backend", CryptoBackend.portable.sha256Compress2)]
-        if SHA256Hardware.isSupported { candidates.append(("SHA-NI", SHA256Hardware.compress2)) }
+        var candidates: [(String, CryptoBackend.SHA256Compress2Function)] =
+            [("portable backend", try XCTUnwrap(CryptoBackend.portable.sha256Compress2))]
+        if SHA256Hardware.isSupported { candidates.append(("SHA-NI", { SHA256Hardware.compress2($0, $1, $2, $3, $4) })) }
         let seed: UInt64 = 0x3257_4159   // fixed so failures reproduce
         var random = SHA256TestRandom(state: seed)
 

@@ -23,6 +23,14 @@ enum SHA256TestBackends {
         aes256: unusedAES
     )
 
+    /// The portable compression function alone: two-stream work falls back to one call per
+    /// stream (`CryptoBackend.sha256Compress2` is nil).
+    static let portableOneStream = CryptoBackend(
+        kind: .portable,
+        sha256Compress: { SHA256Portable.compress($0, $1, $2) },
+        aes256: unusedAES
+    )
+
     /// The SHA-NI compression function, when the CPU supports it.
     static let hardware: CryptoBackend? = SHA256Hardware.isSupported
         ? CryptoBackend(kind: .hardware, sha256Compress: { SHA256Hardware.compress($0, $1, $2) },
@@ -31,7 +39,8 @@ enum SHA256TestBackends {
 
     /// Every backend this machine can run, with a name for failure messages.
     static var all: [(name: String, backend: CryptoBackend)] {
-        var result: [(name: String, backend: CryptoBackend)] = [("portable", portable)]
+        var result: [(name: String, backend: CryptoBackend)] = [("portable", portable),
+                                                                 ("portable one-stream", portableOneStream)]
         if let hardware { result.append(("hardware", hardware)) }
         return result
     }

@@ -15,37 +15,39 @@ public struct CryptoBackend: Sendable {
         case hardware
     }
 
+    /// A SHA-256 compression function: folds `blockCount` 64-byte blocks starting at `blocks`
+    /// into the eight big-endian-order state words at `state`.
+    ///
+    /// A plain function pointer (`@convention(c)`), not a closure: every `SHA256` keeps its
+    /// backend's functions and an HMAC keyed state is copied per message, so a closure context
+    /// would cost a retain and a release per copy. Pass a `func` or a closure literal that
+    /// captures nothing, e.g. `{ SHA256Portable.compress($0, $1, $2) }`.
+    public typealias SHA256CompressFunction = @convention(c) (
+        _ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void
+    /// A two-stream SHA-256 compression function: folds `blockCount` blocks from `blocksA` into
+    /// `stateA` and `blockCount` blocks from `blocksB` into `stateB`, with the same result as two
+    /// one-stream calls. The states must not overlap. A plain function pointer, as above.
+    public typealias SHA256Compress2Function = @convention(c) (
+        _ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
+        _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer, _ blockCount: Int) -> Void
+
     /// Which family this is.
     public let kind: Kind
-    /// The SHA-256 compression function: folds `blockCount` 64-byte blocks starting at `blocks`
-    /// into the eight big-endian-order state words at `state`.
-    public let sha256Compress: @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void
-    /// Two independent SHA-256 compressions in one call: folds `blockCount` blocks from
-    /// `blocksA` into `stateA` and `blockCount` blocks from `blocksB` into `stateB`, with the
-    /// same result as two `sha256Compress` calls. The states must not overlap. A backend whose
-    /// hardware can interleave two streams (SHA-NI) does so; otherwise this is two calls.
-    public let sha256Compress2: @Sendable (_ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
-                                           _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer,
-                                           _ blockCount: Int) -> Void
+    /// The SHA-256 compression function.
+    public let sha256Compress: SHA256CompressFunction
+    /// The two-stream compression, or nil when the backend has none: then two-stream work runs
+    /// `sha256Compress` once per stream. A backend whose hardware can interleave two streams
+    /// (SHA-NI) provides one running at up to twice the speed of one stream.
+    public let sha256Compress2: SHA256Compress2Function?
     /// The AES-256 implementation.
     public let aes256: AES256Engine
 
-    /// Creates a backend from its parts (used by the accelerated product and by tests). Without
-    /// `sha256Compress2`, the two-stream compression runs `sha256Compress` once per stream.
-    public init(
-        kind: Kind,
-        sha256Compress: @escaping @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void,
-        sha256Compress2: (@Sendable (_ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
-                                     _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer,
-                                     _ blockCount: Int) -> Void)? = nil,
-        aes256: AES256Engine
-    ) {
+    /// Creates a backend from its parts (used by the accelerated product and by tests).
+    public init(kind: Kind, sha256Compress: SHA256CompressFunction, sha256Compress2: SHA256Compress2Function? = nil,
+                aes256: AES256Engine) {
         self.kind = kind
         self.sha256Compress = sha256Compress
-        self.sha256Compress2 = sha256Compress2 ?? { stateA, blocksA, stateB, blocksB, blockCount in
-            sha256Compress(stateA, blocksA, blockCount)
-            sha256Compress(stateB, blocksB, blockCount)
-        }
+        self.sha256Compress2 = sha256Compress2
         self.aes256 = aes256
     }
 }

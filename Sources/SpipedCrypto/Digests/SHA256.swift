@@ -4,7 +4,9 @@
 /// compressed straight from the caller's buffer, and only a trailing partial block is copied into
 /// the inline 64-byte buffer. The chaining state and that buffer live inline in the struct, so
 /// neither `update` nor `finalize(into:)` allocates. The block function comes from the
-/// `CryptoBackend` chosen at construction and is kept for the life of the hash.
+/// `CryptoBackend` chosen at construction and is kept for the life of the hash as a plain
+/// function pointer, so a `SHA256` holds no references: copying one (an HMAC keyed state per
+/// message) is a memory copy, with no retain or release.
 public struct SHA256: Sendable {
     /// Bytes in a digest (256 bits).
     public static let digestByteCount = 32
@@ -12,12 +14,10 @@ public struct SHA256: Sendable {
     public static let blockByteCount = 64
 
     /// The backend's compression function (see `CryptoBackend.sha256Compress`).
-    private let compress: @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void
+    private let compress: CryptoBackend.SHA256CompressFunction
     /// The backend's two-stream compression function (see `CryptoBackend.sha256Compress2`),
-    /// used by the two-hash `update` and `finalize`.
-    private let compress2: @Sendable (_ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
-                                      _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer,
-                                      _ blockCount: Int) -> Void
+    /// used by the two-hash `update` and `finalize`; nil means two `compress` calls.
+    private let compress2: CryptoBackend.SHA256Compress2Function?
     /// The chaining value H0...H7 as native integers.
     private var state: InlineArray<8, UInt32>
     /// Input bytes not yet compressed; only the first `partialByteCount` are meaningful.
@@ -223,12 +223,12 @@ extension SHA256 {
         let wholeBlocksB = b.partialByteCount == 0 ? remainingB / SHA256.blockByteCount : 0
         let pairedBlocks = min(wholeBlocksA, wholeBlocksB)
         if pairedBlocks > 0 {
-            let compress2 = a.compress2
+            let compress = a.compress, compress2 = a.compress2
             let blocksA = inputA, blocksB = inputB
             withUnsafeMutableBytes(of: &a.state) { stateA in
                 withUnsafeMutableBytes(of: &b.state) { stateB in
-                    compress2(stateA.baseAddress!.assumingMemoryBound(to: UInt32.self), blocksA,
-                              stateB.baseAddress!.assumingMemoryBound(to: UInt32.self), blocksB, pairedBlocks)
+                    compressPair(compress, compress2, stateA.baseAddress!.assumingMemoryBound(to: UInt32.self), blocksA,
+                                 stateB.baseAddress!.assumingMemoryBound(to: UInt32.self), blocksB, pairedBlocks)
                 }
             }
             inputA += pairedBlocks * SHA256.blockByteCount
@@ -275,16 +275,32 @@ extension SHA256 {
 
     /// Compresses `a`'s and `b`'s (full) buffered blocks together.
     private static func compressPartialBlocks(_ a: inout SHA256, _ b: inout SHA256) {
-        let compress2 = a.compress2
+        let compress = a.compress, compress2 = a.compress2
         withUnsafeMutableBytes(of: &a.state) { stateA in
             withUnsafeMutableBytes(of: &b.state) { stateB in
                 withUnsafeBytes(of: &a.partialBlock) { blockA in
                     withUnsafeBytes(of: &b.partialBlock) { blockB in
-                        compress2(stateA.baseAddress!.assumingMemoryBound(to: UInt32.self), blockA.baseAddress!,
-                                  stateB.baseAddress!.assumingMemoryBound(to: UInt32.self), blockB.baseAddress!, 1)
+                        compressPair(compress, compress2,
+                                     stateA.baseAddress!.assumingMemoryBound(to: UInt32.self), blockA.baseAddress!,
+                                     stateB.baseAddress!.assumingMemoryBound(to: UInt32.self), blockB.baseAddress!, 1)
                     }
                 }
             }
+        }
+    }
+
+    /// Two streams through a backend's functions: its two-stream compression when it has one,
+    /// otherwise one-stream compression per stream.
+    @inline(__always)
+    private static func compressPair(_ compress: CryptoBackend.SHA256CompressFunction,
+                                     _ compress2: CryptoBackend.SHA256Compress2Function?,
+                                     _ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
+                                     _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer, _ blockCount: Int) {
+        if let compress2 {
+            compress2(stateA, blocksA, stateB, blocksB, blockCount)
+        } else {
+            compress(stateA, blocksA, blockCount)
+            compress(stateB, blocksB, blockCount)
         }
     }
 
