@@ -22,16 +22,20 @@ public struct CryptoBackend: Sendable {
     public let sha256Compress: @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void
     /// The AES-256 implementation.
     public let aes256: AES256Engine
+    /// Montgomery multiply/square for group-14 Diffie-Hellman; nil means the portable code.
+    public let montgomery2048: Montgomery2048Engine?
 
     /// Creates a backend from its parts (used by the accelerated product and by tests).
     public init(
         kind: Kind,
         sha256Compress: @escaping @Sendable (_ state: UnsafeMutablePointer<UInt32>, _ blocks: UnsafeRawPointer, _ blockCount: Int) -> Void,
-        aes256: AES256Engine
+        aes256: AES256Engine,
+        montgomery2048: Montgomery2048Engine? = nil
     ) {
         self.kind = kind
         self.sha256Compress = sha256Compress
         self.aes256 = aes256
+        self.montgomery2048 = montgomery2048
     }
 }
 

@@ -120,6 +120,9 @@ enum Montgomery2048 {
 
     /// Scratch memory for one exponentiation: a copy of p, the multiplication scratch, the
     /// window table and the working residues. Holds secret-derived values: `release()` wipes it.
+    ///
+    /// `multiply` and `square` run the workspace's engine when it has one (a faster
+    /// implementation from the backend), else the portable code below.
     struct Workspace {
         /// Entries in the table: the fixed-window powers (window of 4 bits) or the comb.
         static let tableEntryCount = 16
@@ -128,12 +131,15 @@ enum Montgomery2048 {
 
         /// The single allocation everything below points into.
         private let storage: UnsafeMutablePointer<UInt64>
-        private static let totalLimbCount = 32 + 96 + tableEntryCount * 32 + 32 + 32
+        /// Limbs of multiplication scratch: the portable code's 96, or what an engine needs.
+        static let productLimbCount = max(96, Montgomery2048Engine.scratchLimbCount)
+        private static let totalLimbCount = 32 + productLimbCount + tableEntryCount * 32 + 32 + 32
         /// p (32 limbs).
         let modulus: UnsafeMutablePointer<UInt64>
-        /// Multiplication scratch (96 limbs). `multiply`: the reduction multipliers m[0..<32] in
-        /// limbs 0..<32, the unreduced result in 32..<64. `square`: the 64-limb square, reduced
-        /// in place. Limbs 64..<96: the difference computed by `subtractModulusIfNeeded`.
+        /// Multiplication scratch (`productLimbCount` limbs). Portable `multiply`: the reduction
+        /// multipliers m[0..<32] in limbs 0..<32, the unreduced result in 32..<64. Portable
+        /// `square`: the 64-limb square, reduced in place. Limbs 64..<96: the difference computed
+        /// by `subtractModulusIfNeeded`. An engine uses all of it as it likes.
         let product: UnsafeMutablePointer<UInt64>
         /// `tableEntryCount` residues of 32 limbs each, in Montgomery form: base^0 ... base^15
         /// for `power`, or the comb entries for `powerOfTwoComb`.
@@ -142,14 +148,17 @@ enum Montgomery2048 {
         let accumulator: UnsafeMutablePointer<UInt64>
         /// The table entry selected for the current window (32 limbs).
         let selected: UnsafeMutablePointer<UInt64>
+        /// The faster multiply/square pair in use, or nil for the portable code.
+        let engine: Montgomery2048Engine?
 
-        /// Allocates the scratch space and copies p into it.
-        init() {
+        /// Allocates the scratch space and copies p into it; `engine` nil means portable.
+        init(engine: Montgomery2048Engine? = nil) {
+            self.engine = engine
             storage = UnsafeMutablePointer<UInt64>.allocate(capacity: Workspace.totalLimbCount)
             storage.initialize(repeating: 0, count: Workspace.totalLimbCount)
             modulus = storage
             product = modulus + 32
-            table = product + 96
+            table = product + Workspace.productLimbCount
             accumulator = table + Workspace.tableEntryCount * 32
             selected = accumulator + 32
             Montgomery2048.modulusLimbs.withUnsafeBufferPointer { limbs in
@@ -176,10 +185,36 @@ enum Montgomery2048 {
         //
         // Constant time: loop bounds depend only on the column index; carries are arithmetic.
 
-        /// result = a · b · R⁻¹ mod p, for a < R and b < p (then a·b < R·p and the reduced value
-        /// is below 2p). `result` may alias `a` or `b`. Uses `product`.
+        /// result = a · b · R⁻¹ mod p, for a < R and b < p. `result` may alias `a` or `b`. Runs
+        /// the engine's multiply, or the portable one. Uses `product`.
+        @inline(__always)
         func multiply(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>) {
-            let m = product, sum = product + 32, p = modulus
+            if let engine {
+                engine.multiply(result, a, b, modulus, product)
+            } else {
+                Workspace.multiply(result, a, b, modulus: modulus, product: product)
+            }
+        }
+
+        /// result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`. Runs the engine's square,
+        /// or the portable one. Uses `product`.
+        @inline(__always)
+        func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
+            if let engine {
+                engine.square(result, a, modulus, product)
+            } else {
+                Workspace.square(result, a, modulus: modulus, product: product)
+            }
+        }
+
+        /// Portable multiplication: result = a · b · R⁻¹ mod p, for a < R and b < p (then
+        /// a·b < R·p and the reduced value is below 2p). `result` may alias `a` or `b`.
+        /// `modulus` is p; `product` is 96 limbs of scratch.
+        static func multiply(
+            _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
+            modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
+        ) {
+            let m = product, sum = product + 32
             // Two accumulators, one per product stream, so the two carry chains run in
             // parallel; the a·b column is folded into the other at the end of each column.
             var column = ColumnAccumulator()
@@ -203,15 +238,19 @@ enum Montgomery2048 {
                 sum[k - 32] = column.retireWord()
             }
             sum[31] = column.retireWord()
-            subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result)
+            subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result, modulus: p, product: product)
         }
 
-        /// result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`. Uses `product`.
+        /// Portable squaring: result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`.
+        /// `modulus` is p; `product` is 96 limbs of scratch.
         ///
         /// Three passes over a 64-limb t in `product`: the cross products a[i]·a[j] (i < j)
         /// once each, by product scanning (496 limb products); t = 2t + Σ a[i]²·2^(128i)
         /// (32 more); then Montgomery reduction of t (`reduce`).
-        func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
+        static func square(
+            _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
+            modulus: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
+        ) {
             let t = product
             var column = ColumnAccumulator()
             t[0] = 0
@@ -241,7 +280,7 @@ enum Montgomery2048 {
                 t[2 &* i &+ 1] = UInt64(truncatingIfNeeded: sum1)
                 carry = UInt64(truncatingIfNeeded: sum1 &>> 64)
             }
-            reduce(result)
+            reduce(result, modulus: modulus, product: product)
         }
 
         /// result = t · R⁻¹ mod p for the 64-limb t in `product`, t < R·p, fully reduced.
@@ -251,8 +290,8 @@ enum Montgomery2048 {
         /// consumed, and result limb k - 32 over t[k - 32], which is no longer needed by then
         /// (column k ≥ 32 reads only m[k-31...31]).
         @inline(__always)
-        func reduce(_ result: UnsafeMutablePointer<UInt64>) {
-            let t = product, p = modulus
+        static func reduce(_ result: UnsafeMutablePointer<UInt64>, modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>) {
+            let t = product
             var column = ColumnAccumulator()
             for k in 0..<32 {
                 column.add(t[k])
@@ -266,7 +305,7 @@ enum Montgomery2048 {
             }
             column.add(t[63])
             t[31] = column.retireWord()
-            subtractModulusIfNeeded(from: t, topBit: column.retireWord(), into: result)
+            subtractModulusIfNeeded(from: t, topBit: column.retireWord(), into: result, modulus: p, product: product)
         }
 
         /// accumulator += Σ x[j]·y[column-j] for j in `indices`, two products per step into two
@@ -295,10 +334,11 @@ enum Montgomery2048 {
         /// value - p is always computed (into limbs 64..<96 of `product`) and a mask picks it
         /// when there was no borrow or when `topBit` is set. `result` may equal `value`.
         @inline(__always)
-        func subtractModulusIfNeeded(
-            from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>
+        static func subtractModulusIfNeeded(
+            from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>,
+            modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
         ) {
-            let difference = product + 64, p = modulus
+            let difference = product + 64
             var borrow: UInt64 = 0
             for k in 0..<32 {
                 // value - p - borrow wraps modulo 2^128; bit 64 and up are all ones on borrow.
@@ -324,7 +364,7 @@ enum Montgomery2048 {
                 value[k] = UInt64(truncatingIfNeeded: s)
                 carry = UInt64(truncatingIfNeeded: s &>> 64)
             }
-            subtractModulusIfNeeded(from: value, topBit: carry, into: value)
+            Workspace.subtractModulusIfNeeded(from: value, topBit: carry, into: value, modulus: modulus, product: product)
         }
 
         /// value = R mod p (the Montgomery form of 1) = 2^2048 - p, the two's complement of p.
@@ -375,11 +415,12 @@ enum Montgomery2048 {
     /// Fixed 4-bit windows from the most significant nibble: the table holds base^0 ... base^15;
     /// each window is four squarings and one multiplication by the masked-selected entry (also
     /// for a zero nibble, which multiplies by 1). The sequence of operations depends only on the
-    /// exponent's byte length, never on its bits or on the base.
+    /// exponent's byte length, never on its bits or on the base. `engine` nil: portable code.
     static func power(
-        _ result: UnsafeMutablePointer<UInt64>, base: UnsafePointer<UInt64>, exponent: UnsafeRawBufferPointer
+        _ result: UnsafeMutablePointer<UInt64>, base: UnsafePointer<UInt64>, exponent: UnsafeRawBufferPointer,
+        engine: Montgomery2048Engine? = nil
     ) {
-        let workspace = Workspace()
+        let workspace = Workspace(engine: engine)
         defer { workspace.release() }
         rSquaredLimbs.withUnsafeBufferPointer { rSquared in
             let table = workspace.table
@@ -427,8 +468,10 @@ enum Montgomery2048 {
     /// conditional doubling (add the value to itself masked by the bit, subtract p by mask).
     /// A doubling costs about 1/12 of a squaring, so this is nearly the cost of the squarings
     /// alone. Same operations for every exponent of the same byte length.
-    static func powerOfTwo(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
-        let workspace = Workspace()
+    static func powerOfTwo(
+        _ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer, engine: Montgomery2048Engine? = nil
+    ) {
+        let workspace = Workspace(engine: engine)
         defer { workspace.release() }
         let accumulator = workspace.accumulator
         workspace.setMontgomeryOne(accumulator)
@@ -485,9 +528,11 @@ enum Montgomery2048 {
     /// entry whose index gathers bit j of each 43-bit piece of the exponent. The entry is
     /// picked by a masked scan of all 64 entries (`selectEntry`), so this is constant time in
     /// the exponent: 42 squarings + 43 multiplications instead of 256 squarings + 256 doublings.
-    static func powerOfTwoComb(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
+    static func powerOfTwoComb(
+        _ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer, engine: Montgomery2048Engine? = nil
+    ) {
         precondition(exponent.count == combExponentByteCount, "comb table is for 32-byte exponents")
-        let workspace = Workspace()
+        let workspace = Workspace(engine: engine)
         defer { workspace.release() }
         let accumulator = workspace.accumulator
         combTableLimbs.withUnsafeBufferPointer { table in

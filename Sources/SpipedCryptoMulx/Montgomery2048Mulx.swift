@@ -1,0 +1,133 @@
+import SpipedCrypto
+
+/// Montgomery multiplication and squaring modulo the group-14 prime for CPUs with BMI2.
+///
+/// This target is compiled with `-mbmi2`, so 64×64→128-bit products become `mulx`, which
+/// leaves the flags alone: a row of products and its carry chain then compile to one
+/// straight `mulx`/`adc` sequence with the carry kept in CF (the portable code must
+/// materialise carries because `mul` clobbers the flags). Nothing here checks the CPU: call it
+/// only after `Montgomery2048Hardware.isSupported` (target SpipedCryptoAccelerated), which
+/// reads CPUID and runs a known-answer test. Only this file is built with `-mbmi2`, so the
+/// rest of the library still runs on CPUs without BMI2.
+///
+/// Operand scanning (CIOS): for each limb b[i], t += a·b[i] and then t += m·p with
+/// m = t[0] (-p⁻¹ ≡ 1 mod 2^64 as p ≡ -1), after which t[0] is zero and the window over t
+/// slides up one limb instead of shifting. Each row is computed in two passes: `mulRow` forms
+/// x·y as 33 limbs (low product words plus the previous high word, one carry chain), `addRow`
+/// adds those into t (a second chain). Chains run over fixed 8-limb groups unrolled by the
+/// compiler; the carries are `Bool`s combined so LLVM keeps them in CF (`o1 != o2` of the two
+/// overflows: at most one can be set).
+///
+/// Constant time: fixed trip counts, fixed addresses, carries as data, the final subtraction
+/// selected with a mask.
+public enum Montgomery2048Mulx {
+    /// Scratch limbs used (must not exceed `Montgomery2048Engine.scratchLimbCount`).
+    public static let scratchLimbCount = 160
+
+    /// result = a · b · R⁻¹ mod p (R = 2^2048), for a < R, b < p; see `Montgomery2048Engine`.
+    /// Scratch: the 66-limb sliding window t at 0, the 33-limb row u at 72, the difference at 112.
+    public static func multiply(
+        _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
+        _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>
+    ) {
+        let u = scratch + 72
+        var t = scratch
+        for j in 0..<66 { t[j] = 0 }
+        for i in 0..<32 {
+            // t stays below 2(R + p) < 2^2050, so 33 limbs of the window hold it (limb 33 is
+            // zero and only catches addRow's final carry, which is zero).
+            mulRow(u, a, b[i])
+            addRow(t, u)
+            // m = t[0]·(-p⁻¹ mod 2^64) = t[0]: adding m·p clears limb 0.
+            mulRow(u, modulus, t[0])
+            addRow(t, u)
+            t += 1
+        }
+        subtractModulusIfNeeded(from: t, topBit: t[32], into: result, modulus: modulus, difference: scratch + 112)
+    }
+
+    /// result = a² · R⁻¹ mod p, for a < p; see `Montgomery2048Engine`.
+    public static func square(
+        _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
+        _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>
+    ) {
+        multiply(result, a, a, modulus, scratch)
+    }
+
+    // MARK: Rows
+
+    /// (x + y + carry, carry out) with the carry as a Bool; written so LLVM emits one `adc`.
+    @inline(__always)
+    static func addWithCarry(_ x: UInt64, _ y: UInt64, _ carry: Bool) -> (UInt64, Bool) {
+        let (partial, overflow1) = x.addingReportingOverflow(y)
+        let (sum, overflow2) = partial.addingReportingOverflow(UInt64(unsafeBitCast(carry, to: UInt8.self)))
+        // Both overflows cannot happen together (x + y ≤ 2^65 - 2), so `!=` is their sum.
+        return (sum, overflow1 != overflow2)
+    }
+
+    /// u[0..<8] = low(x[j]·y) + high(x[j-1]·y) + carry for j in 0..<8, where `high` holds the
+    /// high word of the product before this group and is left holding the last one.
+    @inline(__always)
+    static func mulRow8(_ u: UnsafeMutablePointer<UInt64>, _ x: UnsafePointer<UInt64>, _ y: UInt64,
+                        _ high: inout UInt64, _ carry: inout Bool) {
+        for j in 0..<8 {
+            let (productHigh, productLow) = x[j].multipliedFullWidth(by: y)
+            (u[j], carry) = addWithCarry(productLow, high, carry)
+            high = productHigh
+        }
+    }
+
+    /// u[0..<33] = x · y for 32-limb x.
+    @inline(__always)
+    static func mulRow(_ u: UnsafeMutablePointer<UInt64>, _ x: UnsafePointer<UInt64>, _ y: UInt64) {
+        var high: UInt64 = 0, carry = false
+        mulRow8(u, x, y, &high, &carry)
+        mulRow8(u + 8, x + 8, y, &high, &carry)
+        mulRow8(u + 16, x + 16, y, &high, &carry)
+        mulRow8(u + 24, x + 24, y, &high, &carry)
+        // x·y < 2^2112: the top word plus the carry cannot overflow.
+        u[32] = high &+ UInt64(unsafeBitCast(carry, to: UInt8.self))
+    }
+
+    /// t[0..<8] += u[0..<8] + carry.
+    @inline(__always)
+    static func addRow8(_ t: UnsafeMutablePointer<UInt64>, _ u: UnsafePointer<UInt64>, _ carry: inout Bool) {
+        for j in 0..<8 {
+            (t[j], carry) = addWithCarry(t[j], u[j], carry)
+        }
+    }
+
+    /// t[0..<34] += u[0..<33] (the caller's bounds keep the sum below 2^2176).
+    @inline(__always)
+    static func addRow(_ t: UnsafeMutablePointer<UInt64>, _ u: UnsafePointer<UInt64>) {
+        var carry = false
+        addRow8(t, u, &carry)
+        addRow8(t + 8, u + 8, &carry)
+        addRow8(t + 16, u + 16, &carry)
+        addRow8(t + 24, u + 24, &carry)
+        (t[32], carry) = addWithCarry(t[32], u[32], carry)
+        t[33] &+= UInt64(unsafeBitCast(carry, to: UInt8.self))
+    }
+
+    /// result = (topBit·2^2048 + value) mod p for a value below 2p: value - p is always
+    /// computed (into `difference`, 32 limbs) and a mask picks it when there was no borrow or
+    /// `topBit` is set. `result` may equal `value`.
+    @inline(__always)
+    static func subtractModulusIfNeeded(
+        from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>,
+        modulus p: UnsafePointer<UInt64>, difference: UnsafeMutablePointer<UInt64>
+    ) {
+        var borrow = false
+        for k in 0..<32 {
+            let (partial, borrow1) = value[k].subtractingReportingOverflow(p[k])
+            let (limb, borrow2) = partial.subtractingReportingOverflow(UInt64(unsafeBitCast(borrow, to: UInt8.self)))
+            difference[k] = limb
+            borrow = borrow1 != borrow2
+        }
+        let noBorrow = UInt64(unsafeBitCast(!borrow, to: UInt8.self))
+        let useDifference = 0 &- (topBit | noBorrow)
+        for k in 0..<32 {
+            result[k] = (difference[k] & useDifference) | (value[k] & ~useDifference)
+        }
+    }
+}
