@@ -10,13 +10,15 @@ import SpipedCrypto
 /// reads CPUID and runs a known-answer test. Only this file is built with `-mbmi2`, so the
 /// rest of the library still runs on CPUs without BMI2.
 ///
-/// Operand scanning (CIOS): for each limb b[i], t += a·b[i] and then t += m·p with
-/// m = t[0] (-p⁻¹ ≡ 1 mod 2^64 as p ≡ -1), after which t[0] is zero and the window over t
-/// slides up one limb instead of shifting. Each row is computed in two passes: `mulRow` forms
-/// x·y as 33 limbs (low product words plus the previous high word, one carry chain), `addRow`
-/// adds those into t (a second chain). Chains run over fixed 8-limb groups unrolled by the
-/// compiler; the carries are `Bool`s combined so LLVM keeps them in CF (`o1 != o2` of the two
-/// overflows: at most one can be set).
+/// Multiplication is operand scanning (CIOS): for each limb b[i], t += a·b[i] and then
+/// t += m·p with m = t[0] (-p⁻¹ ≡ 1 mod 2^64 as p ≡ -1), after which t[0] is zero and the
+/// window over t slides up one limb instead of shifting. Each row is computed in two passes:
+/// `mulRow` forms x·y as 33 limbs (low product words plus the previous high word, one carry
+/// chain), `addRow` adds those into t (a second chain). Chains run over fixed 8-limb groups
+/// unrolled by the compiler; the carries are `Bool`s combined so LLVM keeps them in CF
+/// (`o1 != o2` of the two overflows: at most one can be set). Squaring computes the cross
+/// products by product scanning (each once), doubles them, adds the squares, and reduces the
+/// 64-limb result with the same rows of m·p.
 ///
 /// Constant time: fixed trip counts, fixed addresses, carries as data, the final subtraction
 /// selected with a mask.
@@ -51,7 +53,94 @@ public enum Montgomery2048Mulx {
         _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
         _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>
     ) {
-        multiply(result, a, a, modulus, scratch)
+        let t = scratch, u = scratch + 72
+        // Cross products Σ_{i<j} a[i]·a[j]·2^(64(i+j)) into t[0..<64] by product scanning:
+        // column k sums the pairs (j, k-j) with j < k-j in a three-word accumulator (496
+        // products). Measured faster here than rows, whose lengths would vary.
+        var column = ColumnSum()
+        t[0] = 0
+        for k in 1..<32 {
+            column.addProducts(a, column: k, indices: 0..<((k &+ 1) &>> 1))
+            t[k] = column.retire()
+        }
+        for k in 32..<62 {
+            column.addProducts(a, column: k, indices: (k &- 31)..<((k &+ 1) &>> 1))
+            t[k] = column.retire()
+        }
+        t[62] = column.retire()
+        t[63] = 0
+        // t = 2t + Σ a[i]²·2^(128i); 2t < 2^4096 and so is the sum (it is a² < p²).
+        var shiftedOut: UInt64 = 0, carry = false
+        for i in 0..<32 {
+            let (squareHigh, squareLow) = a[i].multipliedFullWidth(by: a[i])
+            let low = t[2 &* i], high = t[2 &* i &+ 1]
+            let doubledLow = (low &<< 1) | shiftedOut
+            let doubledHigh = (high &<< 1) | (low &>> 63)
+            shiftedOut = high &>> 63
+            (t[2 &* i], carry) = addWithCarry(doubledLow, squareLow, carry)
+            (t[2 &* i &+ 1], carry) = addWithCarry(doubledHigh, squareHigh, carry)
+        }
+        // Montgomery reduction of the 64-limb t: for each i, m = t[i] and t += m·p·2^(64i)
+        // clears limb i. The carry out of each row's top limb is kept in `pending` and added at
+        // the next row's top limb (which holds data of t's upper half).
+        var pending = false
+        for i in 0..<32 {
+            mulRow(u, modulus, t[i])
+            addRowPending(t + i, u, &pending)
+        }
+        subtractModulusIfNeeded(from: t + 32, topBit: UInt64(unsafeBitCast(pending, to: UInt8.self)), into: result,
+                                modulus: modulus, difference: scratch + 120)
+    }
+
+    /// A column sum of 128-bit products as three words (least significant first).
+    struct ColumnSum {
+        var word0: UInt64 = 0, word1: UInt64 = 0, word2: UInt64 = 0
+
+        /// Adds x·y.
+        @inline(__always)
+        mutating func add(_ x: UInt64, _ y: UInt64) {
+            let (high, low) = x.multipliedFullWidth(by: y)
+            var carry: Bool
+            (word0, carry) = addWithCarry(word0, low, false)
+            (word1, carry) = addWithCarry(word1, high, carry)
+            word2 &+= UInt64(unsafeBitCast(carry, to: UInt8.self))
+        }
+
+        /// Adds Σ a[j]·a[k-j] for j in `indices`.
+        @inline(__always)
+        mutating func addProducts(_ a: UnsafePointer<UInt64>, column k: Int, indices: Range<Int>) {
+            var j = indices.lowerBound
+            while j < indices.upperBound {
+                add(a[j], a[k &- j])
+                j &+= 1
+            }
+        }
+
+        /// Returns the lowest word and shifts the sum down by 64 bits.
+        @inline(__always)
+        mutating func retire() -> UInt64 {
+            let word = word0
+            word0 = word1
+            word1 = word2
+            word2 = 0
+            return word
+        }
+    }
+
+    /// t[0..<33] += u[0..<33] + pending·2^(64·32); `pending` becomes the carry out of limb 32.
+    @inline(__always)
+    static func addRowPending(_ t: UnsafeMutablePointer<UInt64>, _ u: UnsafePointer<UInt64>, _ pending: inout Bool) {
+        var carry = false
+        addRow8(t, u, &carry)
+        addRow8(t + 8, u + 8, &carry)
+        addRow8(t + 16, u + 16, &carry)
+        addRow8(t + 24, u + 24, &carry)
+        let (top, carry1) = addWithCarry(t[32], u[32], carry)
+        let (sum, carry2) = addWithCarry(top, 0, pending)
+        t[32] = sum
+        // At most one of the two carries is set: u[32] ≤ 2^64 - 2 (m·p < 2^2112 - 2^2048), so
+        // when carry1 is set top ≤ 2^64 - 2 and adding `pending` cannot overflow again.
+        pending = carry1 != carry2
     }
 
     // MARK: Rows
