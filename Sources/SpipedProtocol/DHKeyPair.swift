@@ -15,7 +15,7 @@ public struct DHKeyPair: Sendable {
     ///
     /// The reference uses x = 2^258 + r with the same 256 random bits r; any exponent with 256
     /// bits of entropy interoperates, and a 32-byte exponent takes the crypto library's
-    /// fixed-base comb for 2^x, about four times faster than the bit-by-bit path.
+    /// fixed-base comb for 2^x, several times faster than the bit-by-bit path.
     /// `backend` supplies the Montgomery multiplication (its `montgomery2048` engine).
     public static func generate(backend: CryptoBackend = .portable) throws(SpipedProtocolError) -> DHKeyPair {
         let exponent: DHPrivateExponent
