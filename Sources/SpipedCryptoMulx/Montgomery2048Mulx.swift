@@ -27,7 +27,8 @@ public enum Montgomery2048Mulx {
     public static let scratchLimbCount = 160
 
     /// result = a · b · R⁻¹ mod p (R = 2^2048), for a < R, b < p; see `Montgomery2048Engine`.
-    /// Scratch: the 66-limb sliding window t at 0, the 33-limb row u at 72, the difference at 112.
+    /// Scratch: the 66-limb sliding window t at 0, the 33-limb row u at 72, the difference and
+    /// its mask word at 112...144. (`square`: t at 0, u at 72, difference and mask at 120...152.)
     public static func multiply(
         _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
         _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>
@@ -143,6 +144,14 @@ public enum Montgomery2048Mulx {
         pending = carry1 != carry2
     }
 
+    /// An optimisation barrier: does nothing, but the optimiser must assume it may have read
+    /// and changed the word at `word`, so a mask loaded from there afterwards is an unknown
+    /// value it cannot turn back into a comparison, a branch or an address select.
+    /// `@_optimize(none)` keeps the body opaque (LLVM infers no attributes for an `optnone`
+    /// function); `@inline(never)` keeps the call.
+    @_optimize(none) @inline(never)
+    static func hideFromOptimizer(_ word: UnsafeMutablePointer<UInt64>) {}
+
     // MARK: Rows
 
     /// (x + y + carry, carry out) with the carry as a Bool; written so LLVM emits one `adc`.
@@ -220,8 +229,12 @@ public enum Montgomery2048Mulx {
     }
 
     /// result = (topBit·2^2048 + value) mod p for a value below 2p: value - p is always
-    /// computed (into `difference`, 32 limbs) and a mask picks it when there was no borrow or
-    /// `topBit` is set. `result` may equal `value`.
+    /// computed (into `difference`, 32 limbs, followed by one word for the mask) and a mask
+    /// picks it when there was no borrow or `topBit` is set. `result` may equal `value`.
+    ///
+    /// The mask goes through memory and `hideFromOptimizer` first: without that LLVM turned
+    /// the masked select into a `cmov` between the two source addresses followed by one load,
+    /// a memory access whose address depends on the secret-dependent "subtract or not".
     @inline(__always)
     static func subtractModulusIfNeeded(
         from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>,
@@ -235,7 +248,10 @@ public enum Montgomery2048Mulx {
             borrow = borrow1 != borrow2
         }
         let noBorrow = UInt64(unsafeBitCast(!borrow, to: UInt8.self))
-        let useDifference = 0 &- (topBit | noBorrow)
+        let maskWord = difference + 32
+        maskWord.pointee = 0 &- (topBit | noBorrow)
+        hideFromOptimizer(maskWord)
+        let useDifference = maskWord.pointee
         for k in 0..<32 {
             result[k] = (difference[k] & useDifference) | (value[k] & ~useDifference)
         }

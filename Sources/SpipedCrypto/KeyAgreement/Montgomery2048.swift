@@ -131,15 +131,17 @@ enum Montgomery2048 {
 
         /// The single allocation everything below points into.
         private let storage: UnsafeMutablePointer<UInt64>
-        /// Limbs of multiplication scratch: the portable code's 96, or what an engine needs.
-        static let productLimbCount = max(96, Montgomery2048Engine.scratchLimbCount)
-        private static let totalLimbCount = 32 + productLimbCount + tableEntryCount * 32 + 32 + 32
+        /// Limbs of multiplication scratch: the portable code's 97, or what an engine needs.
+        static let productLimbCount = max(97, Montgomery2048Engine.scratchLimbCount)
+        /// Words for the per-entry selection masks of `selectEntry` (up to the comb's 64 entries).
+        static let selectionMaskCount = 64
+        private static let totalLimbCount = 32 + productLimbCount + tableEntryCount * 32 + 32 + 32 + selectionMaskCount
         /// p (32 limbs).
         let modulus: UnsafeMutablePointer<UInt64>
         /// Multiplication scratch (`productLimbCount` limbs). Portable `multiply`: the reduction
         /// multipliers m[0..<32] in limbs 0..<32, the unreduced result in 32..<64. Portable
-        /// `square`: the 64-limb square, reduced in place. Limbs 64..<96: the difference computed
-        /// by `subtractModulusIfNeeded`. An engine uses all of it as it likes.
+        /// `square`: the 64-limb square, reduced in place. Limbs 64..<97: the difference and the
+        /// mask word of `subtractModulusIfNeeded`. An engine uses all of it as it likes.
         let product: UnsafeMutablePointer<UInt64>
         /// `tableEntryCount` residues of 32 limbs each, in Montgomery form: base^0 ... base^15
         /// for `power`, or the comb entries for `powerOfTwoComb`.
@@ -148,6 +150,8 @@ enum Montgomery2048 {
         let accumulator: UnsafeMutablePointer<UInt64>
         /// The table entry selected for the current window (32 limbs).
         let selected: UnsafeMutablePointer<UInt64>
+        /// One mask word per table entry for `selectEntry` (`selectionMaskCount` words).
+        let selectionMasks: UnsafeMutablePointer<UInt64>
         /// The faster multiply/square pair in use, or nil for the portable code.
         let engine: Montgomery2048Engine?
 
@@ -161,6 +165,7 @@ enum Montgomery2048 {
             table = product + Workspace.productLimbCount
             accumulator = table + Workspace.tableEntryCount * 32
             selected = accumulator + 32
+            selectionMasks = selected + 32
             Montgomery2048.modulusLimbs.withUnsafeBufferPointer { limbs in
                 modulus.update(from: limbs.baseAddress!, count: 32)
             }
@@ -209,7 +214,7 @@ enum Montgomery2048 {
 
         /// Portable multiplication: result = a · b · R⁻¹ mod p, for a < R and b < p (then
         /// a·b < R·p and the reduced value is below 2p). `result` may alias `a` or `b`.
-        /// `modulus` is p; `product` is 96 limbs of scratch.
+        /// `modulus` is p; `product` is 97 limbs of scratch.
         static func multiply(
             _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
             modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
@@ -242,7 +247,7 @@ enum Montgomery2048 {
         }
 
         /// Portable squaring: result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`.
-        /// `modulus` is p; `product` is 96 limbs of scratch.
+        /// `modulus` is p; `product` is 97 limbs of scratch.
         ///
         /// Three passes over a 64-limb t in `product`: the cross products a[i]·a[j] (i < j)
         /// once each, by product scanning (496 limb products); t = 2t + Σ a[i]²·2^(128i)
@@ -331,8 +336,9 @@ enum Montgomery2048 {
         }
 
         /// result = (topBit·2^2048 + value) mod p, for a value below 2p, in constant time:
-        /// value - p is always computed (into limbs 64..<96 of `product`) and a mask picks it
-        /// when there was no borrow or when `topBit` is set. `result` may equal `value`.
+        /// value - p is always computed (into limbs 64..<96 of `product`; the mask goes in limb
+        /// 96) and a mask picks it when there was no borrow or when `topBit` is set. `result` may
+        /// equal `value`.
         @inline(__always)
         static func subtractModulusIfNeeded(
             from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>,
@@ -346,8 +352,13 @@ enum Montgomery2048 {
                 difference[k] = UInt64(truncatingIfNeeded: d)
                 borrow = UInt64(truncatingIfNeeded: d &>> 64) & 1
             }
-            // Use the difference when value ≥ p: no borrow, or a set bit 2048 absorbed it.
-            let useDifference = ConstantTime.mask(fromBit: topBit | (borrow ^ 1))
+            // Use the difference when value ≥ p: no borrow, or a set bit 2048 absorbed it. The
+            // mask passes through memory and the optimisation barrier, so the compiler cannot
+            // turn the masked select below into a branch or an address select on it.
+            let maskWord = difference + 32
+            maskWord.pointee = ConstantTime.mask(fromBit: topBit | (borrow ^ 1))
+            Montgomery2048.hideFromOptimizer(maskWord)
+            let useDifference = maskWord.pointee
             for k in 0..<32 {
                 result[k] = ConstantTime.select(useDifference, difference[k], value[k])
             }
@@ -355,7 +366,7 @@ enum Montgomery2048 {
 
         /// value = (bit == 1 ? 2·value : value) mod p, for value < p and bit 0 or 1.
         /// Adds `value & mask` to itself (no branch, no secret-dependent shift), then one
-        /// constant-time subtraction of p. Uses limbs 64..<96 of `product`.
+        /// constant-time subtraction of p. Uses limbs 64..<97 of `product`.
         func conditionalDouble(_ value: UnsafeMutablePointer<UInt64>, bit: UInt64) {
             let addend = ConstantTime.mask(fromBit: bit)
             var carry: UInt64 = 0
@@ -390,13 +401,23 @@ enum Montgomery2048 {
             selectEntry(index, from: table, entryCount: Workspace.tableEntryCount)
         }
 
-        /// selected = entry `index` of `entryCount` consecutive 32-limb entries at `entries`,
-        /// reading every entry and combining them with masks, so neither the addresses read nor
-        /// the branches taken depend on the secret index.
+        /// selected = entry `index` of `entryCount` (at most `selectionMaskCount`) consecutive
+        /// 32-limb entries at `entries`, reading every entry and combining them with masks, so
+        /// neither the addresses read nor the branches taken depend on the secret index.
+        ///
+        /// The masks are written to memory and passed through `hideFromOptimizer` before use.
+        /// Without that barrier LLVM recognised `row[k] & equalMask(entry, index)` as "load only
+        /// when entry == index" and compiled the scan into a compare and a conditional jump
+        /// around each load: a branch and memory accesses that depend on the secret index.
         func selectEntry(_ index: UInt64, from entries: UnsafePointer<UInt64>, entryCount: Int) {
+            precondition(entryCount <= Workspace.selectionMaskCount, "too many table entries")
+            for entry in 0..<entryCount {
+                selectionMasks[entry] = ConstantTime.equalMask(UInt64(entry), index)
+            }
+            Montgomery2048.hideFromOptimizer(selectionMasks)
             for k in 0..<32 { selected[k] = 0 }
             for entry in 0..<entryCount {
-                let mask = ConstantTime.equalMask(UInt64(entry), index)
+                let mask = selectionMasks[entry]
                 let row = entries + entry * 32
                 for k in 0..<32 {
                     selected[k] |= row[k] & mask
@@ -404,6 +425,14 @@ enum Montgomery2048 {
             }
         }
     }
+
+    /// An optimisation barrier: does nothing, but the optimiser must assume it may have read
+    /// and changed the memory at `words`, so values loaded from there afterwards are unknown to
+    /// it and mask arithmetic on them cannot be turned back into comparisons and branches.
+    /// `@_optimize(none)` keeps the body opaque (LLVM infers no attributes for an `optnone`
+    /// function); `@inline(never)` keeps the call. Costs one call.
+    @_optimize(none) @inline(never)
+    static func hideFromOptimizer(_ words: UnsafeMutablePointer<UInt64>) {}
 
     // MARK: Exponentiation
 
