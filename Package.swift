@@ -36,7 +36,10 @@ let package = Package(
     targets: [
         .target(name: "SpipedCrypto"),
         .target(name: "SpipedCryptoVAES", swiftSettings: vectorAESFlags),
-        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto", "SpipedCryptoVAES"], swiftSettings: hardwareFlags),
+        // Only the mulx Montgomery code is built with -mbmi2, so nothing else can pick up BMI2
+        // instructions and trap on CPUs without them before the CPUID check.
+        .target(name: "SpipedCryptoMulx", dependencies: ["SpipedCrypto"], swiftSettings: [.unsafeFlags(["-Xcc", "-mbmi2"])]),
+        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto", "SpipedCryptoVAES", "SpipedCryptoMulx"], swiftSettings: hardwareFlags),
         .target(name: "SpipedProtocol", dependencies: ["SpipedCrypto"]),
         // `@_extern(c)` declares epoll/eventfd/signalfd, whose headers Swift's Glibc module lacks.
         .target(name: "SpipedSystem", swiftSettings: [.enableExperimentalFeature("Extern")]),

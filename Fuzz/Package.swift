@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "ProtocolFuzzing", dependencies: ["FuzzSupport", crypto, proto]),
         fuzzTarget("diff-sha256", [crypto, accelerated]),
         fuzzTarget("diff-aes-ctr", [crypto, accelerated]),
-        fuzzTarget("diff-modexp", [crypto]),
+        fuzzTarget("diff-modexp", [crypto, accelerated]),
         fuzzTarget("handshake-server", ["ProtocolFuzzing"]),
         fuzzTarget("handshake-client", ["ProtocolFuzzing"]),
         fuzzTarget("packet-opener", ["ProtocolFuzzing"]),

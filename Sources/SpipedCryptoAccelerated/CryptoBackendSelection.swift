@@ -13,7 +13,7 @@ public enum CryptoBackendSelection {
     /// The backend this process uses (chosen once, on first use).
     public static var best: CryptoBackend { choice.backend }
 
-    /// What `best` uses for each primitive, e.g. "SHA-256: SHA-NI, AES-256: AES-NI+VAES".
+    /// What `best` uses for each primitive, e.g. "SHA-256: SHA-NI, AES-256: AES-NI+VAES, DH: mulx".
     public static var summary: String { choice.summary }
 
     /// A backend made only of hardware primitives, when the CPU supports all of them and they
@@ -46,24 +46,31 @@ public enum CryptoBackendSelection {
         return nil
     }()
 
+    private static let verifiedMontgomery2048: Montgomery2048Engine? =
+        Montgomery2048Hardware.isSupported && SelfTest.montgomery2048(Montgomery2048Hardware.engine) ? Montgomery2048Hardware.engine : nil
+
     private static let hardwareOnly: CryptoBackend? = {
-        guard let sha = verifiedSHA256, let aes = verifiedAES256 else { return nil }
-        return CryptoBackend(kind: .hardware, sha256Compress: sha.compress, sha256Compress2: sha.compress2, aes256: aes.engine)
+        guard let sha = verifiedSHA256, let aes = verifiedAES256, let montgomery = verifiedMontgomery2048 else { return nil }
+        return CryptoBackend(kind: .hardware, sha256Compress: sha.compress, sha256Compress2: sha.compress2,
+                             aes256: aes.engine, montgomery2048: montgomery)
     }()
 
     private static let choice: Choice = {
         let portable = CryptoBackend.portable
         if forcedPortable() {
-            return Choice(backend: portable, summary: "SHA-256: portable, AES-256: portable (SPIPED_FORCE_PORTABLE)")
+            return Choice(backend: portable, summary: "SHA-256: portable, AES-256: portable, DH: portable (SPIPED_FORCE_PORTABLE)")
         }
         let sha = verifiedSHA256
         let aes = verifiedAES256
+        let montgomery = verifiedMontgomery2048
         let summary = "SHA-256: \(sha == nil ? "portable" : "SHA-NI"), AES-256: \(aes?.name ?? "portable (bitsliced)")"
-        if sha == nil && aes == nil { return Choice(backend: portable, summary: summary) }
+            + ", DH: \(montgomery?.name ?? "portable")"
+        if sha == nil && aes == nil && montgomery == nil { return Choice(backend: portable, summary: summary) }
         let backend = CryptoBackend(kind: .hardware,
                                     sha256Compress: sha?.compress ?? portable.sha256Compress,
                                     sha256Compress2: sha?.compress2 ?? portable.sha256Compress2,
-                                    aes256: aes?.engine ?? portable.aes256)
+                                    aes256: aes?.engine ?? portable.aes256,
+                                    montgomery2048: montgomery)
         return Choice(backend: backend, summary: summary)
     }()
 
@@ -148,6 +155,73 @@ enum SelfTest {
         }
         return true
     }
+
+    /// Group-14 Montgomery arithmetic: 2^x mod p and y^x mod p through the candidate engine
+    /// against a Python-computed answer (`Vectors/DH/group14-modexp.txt`, AGREEMENT record 1:
+    /// YA = 2^XA mod p, SECRET = YB^XA mod p), then single multiplications and squarings against
+    /// the portable code on pseudo-random values and on the edge values 0, 1 and p - 1.
+    static func montgomery2048(_ engine: Montgomery2048Engine) -> Bool {
+        let candidate = CryptoBackend(kind: .hardware, sha256Compress: CryptoBackend.portable.sha256Compress,
+                                      aes256: CryptoBackend.portable.aes256, montgomery2048: engine)
+        let exponent = DHPrivateExponent(bigEndianBytes: hexBytes(montgomeryExponentHex))
+        guard exponent.publicValue(backend: candidate) == hexBytes(montgomeryPublicValueHex),
+              (try? exponent.sharedSecret(peerPublicValue: hexBytes(montgomeryPeerValueHex), requireForwardSecrecy: true,
+                                          backend: candidate)) == hexBytes(montgomerySecretHex)
+        else { return false }
+
+        let limbCount = 32
+        let buffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 4 * limbCount + 2 * Montgomery2048Engine.scratchLimbCount)
+        defer { buffer.deallocate() }
+        let a = buffer, b = buffer + limbCount, fromCandidate = buffer + 2 * limbCount, fromReference = buffer + 3 * limbCount
+        let scratch = buffer + 4 * limbCount, referenceScratch = scratch + Montgomery2048Engine.scratchLimbCount
+        let p = Montgomery2048Engine.modulusLimbs
+        var pMinusOne = p
+        pMinusOne[0] -= 1
+        let random = pseudoRandomBytes(8 * limbCount * 8)
+        var operands: [[UInt64]] = [[UInt64](repeating: 0, count: limbCount), [1] + [UInt64](repeating: 0, count: limbCount - 1), pMinusOne]
+        for index in 0..<8 {
+            var limbs = (0..<limbCount).map { limb in
+                (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(random[(index * limbCount + limb) * 8 + $1]) }
+            }
+            limbs[limbCount - 1] >>= 1 // below 2^2047 < p
+            operands.append(limbs)
+        }
+        return p.withUnsafeBufferPointer { modulus in
+            for x in operands {
+                for y in operands {
+                    a.update(from: x, count: limbCount)
+                    b.update(from: y, count: limbCount)
+                    engine.multiply(fromCandidate, a, b, modulus.baseAddress!, scratch)
+                    Montgomery2048Engine.portable.multiply(fromReference, a, b, modulus.baseAddress!, referenceScratch)
+                    guard (0..<limbCount).allSatisfy({ fromCandidate[$0] == fromReference[$0] }) else { return false }
+                }
+                a.update(from: x, count: limbCount)
+                engine.square(fromCandidate, a, modulus.baseAddress!, scratch)
+                Montgomery2048Engine.portable.square(fromReference, a, modulus.baseAddress!, referenceScratch)
+                guard (0..<limbCount).allSatisfy({ fromCandidate[$0] == fromReference[$0] }) else { return false }
+            }
+            return true
+        }
+    }
+
+    /// AGREEMENT record 1 of `Vectors/DH/group14-modexp.txt` (computed by Python's pow).
+    private static let montgomeryExponentHex =
+        "D8812231B7E7ED82ED1125BD787B5B091FA74971C9E983EC769DAF4E6C7AE9C9"
+    private static let montgomeryPublicValueHex =
+        "88A156A136F922BC8D3F83CF1875CAB4B097D2811FE9BDA0577B920AE5D23740DF267646384D09A491A23C39D37E32F3B1C6D12BA99423FD0EDA4D8E5BAE20FD"
+        + "72D264F048B57B82A1BE600C535C4B76CABEB3DA06813F6615318D91C77B6A4938FDC8062834AD69F4C07EC0BEA5A3EBFE220F701F61A29890F6382B93BCD104"
+        + "F23518FD5DDA0D6B761BD29391E6A2546267379B42A937BED1BF040034D666FDC29AE506A116F32652F720A7844CF10C77C45E7D672E216F7435834BD1AC542E"
+        + "616578981C2DABECD972F2B400562608DD49706B6FF0937D27D5529018FE2B0CE1CAC161EAF09DB7987D3295429F0074772B627A5E7741785EE932F4C396967F"
+    private static let montgomeryPeerValueHex =
+        "BC9D22E7CEF6038F90993EF033E9B4121DE9BDA5441D55CD3606226C9324169A1AA2977C5400BA66F66503A2891D22ABC2C291981F22C3F8B7BD1F3F4206E3CB"
+        + "7CD638267AF3315A4378502440793471D4DABE0637E76FEF8E17C71E265EAAF40D8CF878F86314395A1F0983D39B72B19CF9A3A39319237CD519C71A4221665F"
+        + "FE685D0558874ABE1290812EB8355789852F0B44A610FC18F97FC65211DD6C68FFE5B7FD75DDCCA920A27A56D0BDBA2793E62E3CCE5FA1BD5D8420BCA0D4A4FD"
+        + "04C1C88B1FC895F544007A5DF285F8222FCCEDADCC51EAFFDBEA15FBA61559C1F72BA0F722694260D7C700017254075714945224C4511D24FD4792CBAAED4D61"
+    private static let montgomerySecretHex =
+        "6C1E9DFA342B65004D8CCDF1F5C53A1A2094858FF0C20FBFB82BB2DA899F6EC933C00783C8B86FCA6D0BC7A0E2A410207D31419ED5AD976F47F6FD1967E53E5C"
+        + "7538DF36B221B7F1E669DE9C77F18913669506BADAB01DC5B3481CADA680E48A9624748E72C029090E971C9F7A77B30F5DED626DA0F0AD9D6D0E8810675C87C6"
+        + "1E281A432BA9E2E86D9481F8E69AF90EEF99F414A1DA1CA098BE7B049BC06223F3C79E78B7EC422DE6ADF2648741ED85C87D6D06BDBC4323EB410A666C9229B8"
+        + "4BA7EF45AEA2A35DBC613F48A427334A3A3E33E7D1F658BC7AB1670DD5E69BFCAD89A5C7CB0196AF7F8EB097D1A98812B33EB7A182AC6D8323705518DFC4A42A"
 
     /// Deterministic filler (xorshift), so the self-test input is the same on every run.
     static func pseudoRandomBytes(_ count: Int) -> [UInt8] {

@@ -15,18 +15,21 @@ public struct DHKeyPair: Sendable {
     ///
     /// The reference uses x = 2^258 + r with the same 256 random bits r; any exponent with 256
     /// bits of entropy interoperates, and a 32-byte exponent takes the crypto library's
-    /// fixed-base comb for 2^x, about four times faster than the bit-by-bit path.
-    public static func generate() throws(SpipedProtocolError) -> DHKeyPair {
+    /// fixed-base comb for 2^x, several times faster than the bit-by-bit path.
+    /// `backend` supplies the Montgomery multiplication (its `montgomery2048` engine).
+    public static func generate(backend: CryptoBackend = .portable) throws(SpipedProtocolError) -> DHKeyPair {
+        let exponent: DHPrivateExponent
         do {
-            return DHKeyPair(privateExponent: try DHPrivateExponent())
+            exponent = try DHPrivateExponent()
         } catch {
             throw .randomnessUnavailable
         }
+        return DHKeyPair(privateExponent: exponent, backend: backend)
     }
 
     /// A pair from a given exponent (tests inject fixed exponents); computes y = 2^x mod p now.
-    public init(privateExponent: DHPrivateExponent) {
+    public init(privateExponent: DHPrivateExponent, backend: CryptoBackend = .portable) {
         self.privateExponent = privateExponent
-        self.publicValue = privateExponent.publicValue()
+        self.publicValue = privateExponent.publicValue(backend: backend)
     }
 }

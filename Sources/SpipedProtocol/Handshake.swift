@@ -116,7 +116,7 @@ public final class Handshake {
             self.keyPair = keyPair
         } else {
             do {
-                self.keyPair = try DHKeyPair.generate()
+                self.keyPair = try DHKeyPair.generate(backend: backend)
             } catch {
                 inbound.deallocate()
                 outbound.deallocate()
@@ -304,7 +304,8 @@ public final class Handshake {
         if let keyPair {
             do {
                 sharedValue = try keyPair.privateExponent.sharedSecret(peerPublicValue: peerValue,
-                                                                       requireForwardSecrecy: options.requireForwardSecrecy)
+                                                                       requireForwardSecrecy: options.requireForwardSecrecy,
+                                                                       backend: backend)
             } catch {
                 throw Handshake.protocolError(error)
             }

@@ -1,3 +1,4 @@
+import SpipedCrypto
 import SpipedProtocol
 import SpipedSystem
 import Synchronization
@@ -9,13 +10,16 @@ import Synchronization
 final class DHKeyPairPool: Sendable {
     private let pairs = Mutex<[DHKeyPair]>([])
     private let capacity: Int
+    /// Supplies the Montgomery multiplication for 2^x mod p.
+    private let backend: CryptoBackend
     /// Wakes the filler thread (blocking eventfd): signalled when the stock runs low or on stop.
     private let refillRequest: EventNotifier
     private let stopping = Atomic<Bool>(false)
 
-    /// A pool holding up to `capacity` pairs.
-    init(capacity: Int) throws(SystemError) {
+    /// A pool holding up to `capacity` pairs, computed with `backend`'s arithmetic.
+    init(capacity: Int, backend: CryptoBackend = .portable) throws(SystemError) {
         self.capacity = max(1, capacity)
+        self.backend = backend
         refillRequest = try EventNotifier(nonBlocking: false)
     }
 
@@ -37,7 +41,7 @@ final class DHKeyPairPool: Sendable {
                 refillRequest.waitAndReset()
                 continue
             }
-            guard let pair = try? DHKeyPair.generate() else {
+            guard let pair = try? DHKeyPair.generate(backend: backend) else {
                 // No randomness for now: handshakes will report it themselves; try again later.
                 _ = refillRequest.wait(timeoutMilliseconds: 1000)
                 continue

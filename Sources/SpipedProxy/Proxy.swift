@@ -173,7 +173,8 @@ public final class Proxy: @unchecked Sendable {
         var loops: [EventLoop] = []
         let pool: DHKeyPairPool?
         do {
-            pool = configuration.handshake.fast ? nil : try DHKeyPairPool(capacity: 4 * configuration.eventLoopCount)
+            pool = configuration.handshake.fast ? nil : try DHKeyPairPool(capacity: 4 * configuration.eventLoopCount,
+                                                                                   backend: configuration.backend)
         } catch {
             throw .system(error)
         }

@@ -30,7 +30,7 @@ struct CryptoBenchmark: Sendable {
     let unit: ResultUnit
     /// Payload bytes per operation, for MB/s figures; nil for op/s figures.
     let bytesPerOperation: Int?
-    /// False for code that takes no backend (Diffie-Hellman): it runs once, labelled portable.
+    /// False for code that takes no backend: it runs once, labelled portable.
     let usesBackend: Bool
     /// Measures the operation for at least the settings' minimum time.
     let measure: @Sendable (_ backend: CryptoBackend, _ settings: MeasurementSettings) -> RateMeasurement
@@ -75,9 +75,9 @@ enum CryptoBenchmarks {
         CryptoBenchmark(name: "packet-open64", unit: .megabytesPerSecond, bytesPerOperation: PacketSealer.maximumPayloadByteCount,
                         usesBackend: true, measure: measurePacketOpenBatch),
         CryptoBenchmark(name: "dh-generate", unit: .operationsPerSecond, bytesPerOperation: nil,
-                        usesBackend: false, measure: measureDHGenerate),
+                        usesBackend: true, measure: measureDHGenerate),
         CryptoBenchmark(name: "dh-shared", unit: .operationsPerSecond, bytesPerOperation: nil,
-                        usesBackend: false, measure: measureDHShared),
+                        usesBackend: true, measure: measureDHShared),
         CryptoBenchmark(name: "handshake", unit: .operationsPerSecond, bytesPerOperation: nil,
                         usesBackend: true, measure: measureHandshake),
     ]
@@ -297,7 +297,7 @@ enum CryptoBenchmarks {
             for _ in 0..<operations {
                 do {
                     let exponent = try DHPrivateExponent()
-                    blackHole(exponent.publicValue()[255])
+                    blackHole(exponent.publicValue(backend: backend)[255])
                 } catch {
                     failBenchmark("DHPrivateExponent: \(error)")
                 }
@@ -318,7 +318,8 @@ enum CryptoBenchmarks {
         return .runTimingWholeBatch(settings) { operations in
             for _ in 0..<operations {
                 do {
-                    let secret = try ownExponent.sharedSecret(peerPublicValue: peerValue, requireForwardSecrecy: true)
+                    let secret = try ownExponent.sharedSecret(peerPublicValue: peerValue, requireForwardSecrecy: true,
+                                                              backend: backend)
                     blackHole(secret[255])
                 } catch {
                     failBenchmark("sharedSecret: \(error)")

@@ -16,15 +16,19 @@ final class BackendSelectionTests: XCTestCase {
     func testSelectionFollowsCPUFeatures() throws {
         let flags = try cpuFlags()
         let hasAll = flags.contains("aes") && flags.contains("sha_ni") && flags.contains("sse4_1") && flags.contains("ssse3")
+            && flags.contains("bmi2")
         XCTAssertEqual(CryptoBackendSelection.hardwareIfAvailable != nil, hasAll)
         let forced = ProcessInfo.processInfo.environment["SPIPED_FORCE_PORTABLE"].map { !$0.isEmpty && $0 != "0" } ?? false
         if forced {
             XCTAssertEqual(CryptoBackendSelection.best.kind, .portable)
             XCTAssertTrue(CryptoBackendSelection.summary.contains("SPIPED_FORCE_PORTABLE"))
         } else {
-            XCTAssertEqual(CryptoBackendSelection.best.kind, flags.contains("aes") || flags.contains("sha_ni") ? .hardware : .portable)
+            XCTAssertEqual(CryptoBackendSelection.best.kind,
+                           flags.contains("aes") || flags.contains("sha_ni") || flags.contains("bmi2") ? .hardware : .portable)
             XCTAssertEqual(CryptoBackendSelection.summary.contains("AES-NI"), flags.contains("aes"))
             XCTAssertEqual(CryptoBackendSelection.summary.contains("SHA-NI"), flags.contains("sha_ni"))
+            XCTAssertEqual(CryptoBackendSelection.summary.contains("DH: mulx"), flags.contains("bmi2"))
+            XCTAssertEqual(CryptoBackendSelection.best.montgomery2048?.name, flags.contains("bmi2") ? "mulx" : nil)
         }
     }
 

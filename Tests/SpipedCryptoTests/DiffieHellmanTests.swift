@@ -1,5 +1,6 @@
 import XCTest
 @testable import SpipedCrypto
+import SpipedCryptoAccelerated
 
 /// Group-14 Diffie-Hellman against independent references: the prime from RFC 3526 (as shipped
 /// in PyPI's cryptography_vectors) and exponentiations computed by Python's built-in `pow`
@@ -239,6 +240,120 @@ final class DiffieHellmanTests: XCTestCase {
                            "exponent length \(exponent.count)")
             if base.last == 2 && base.dropLast().allSatisfy({ $0 == 0 }) {
                 XCTAssertEqual(DHPrivateExponent(bigEndianBytes: exponent).publicValue(), try VectorFiles.hex(line))
+            }
+        }
+    }
+
+    // MARK: Every Montgomery engine
+
+    /// Backends whose DH arithmetic differs: the built-in portable code (no engine), the
+    /// portable code behind the engine interface, and the mulx engine when this CPU has BMI2.
+    private func dhBackends() -> [(name: String, backend: CryptoBackend)] {
+        let portable = CryptoBackend.portable
+        var backends: [(name: String, backend: CryptoBackend)] = [
+            ("built-in portable", portable),
+            ("portable engine", CryptoBackend(kind: .portable, sha256Compress: portable.sha256Compress,
+                                              aes256: portable.aes256, montgomery2048: .portable)),
+        ]
+        if Montgomery2048Hardware.isSupported {
+            backends.append(("mulx", CryptoBackend(kind: .hardware, sha256Compress: portable.sha256Compress,
+                                                   aes256: portable.aes256, montgomery2048: Montgomery2048Hardware.engine)))
+        }
+        return backends
+    }
+
+    /// The CPU flags the kernel reports (independent of our CPUID reading).
+    private func cpuFlags() throws -> Set<String> {
+        let text = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        return Set(line.split(separator: ":")[1].split(separator: " ").map(String.init))
+    }
+
+    func testMulxEngineIsAvailableExactlyWithBMI2() throws {
+        XCTAssertEqual(Montgomery2048Hardware.isSupported, try cpuFlags().contains("bmi2"))
+    }
+
+    /// All MODEXP and AGREEMENT vectors (Python's pow) through every engine: the window
+    /// ladder (modPow, sharedSecret), the comb (32-byte exponents) and square-and-double.
+    func testEveryEngineMatchesPythonPow() throws {
+        let records = try VectorFiles.records("DH/group14-modexp.txt")
+        var two = [UInt8](repeating: 0, count: 256)
+        two[255] = 2
+        for (name, backend) in dhBackends() {
+            for (index, record) in records.enumerated() where record.section == "MODEXP" {
+                let base = try record.bytes("BASE"), exponent = try record.bytes("EXPONENT")
+                let expected = try record.bytes("RESULT")
+                XCTAssertEqual(DiffieHellmanGroup14.modPow(base: base, exponent: exponent, backend: backend), expected,
+                               "\(name): record \(index)")
+                if base == two {
+                    XCTAssertEqual(DHPrivateExponent(bigEndianBytes: exponent).publicValue(backend: backend), expected,
+                                   "\(name): record \(index), base-2 path")
+                }
+            }
+            for record in records where record.section == "AGREEMENT" {
+                let alice = DHPrivateExponent(bigEndianBytes: try record.bytes("XA"))
+                XCTAssertEqual(alice.publicValue(backend: backend), try record.bytes("YA"), name)
+                XCTAssertEqual(try alice.sharedSecret(peerPublicValue: try record.bytes("YB"), requireForwardSecrecy: true,
+                                                      backend: backend),
+                               try record.bytes("SECRET"), name)
+            }
+        }
+    }
+
+    /// Single Montgomery products and squares of every engine against Python:
+    /// a·b·2^-2048 mod p, on random values below p and on 0, 1, p - 1 and 2^2047 - 1.
+    func testEngineProductsAgainstPython() throws {
+        let prime = try referencePrime()
+        var generator = SystemRandomNumberGenerator()
+        let limbCount = 32
+        var pMinusOne = Montgomery2048Engine.modulusLimbs
+        pMinusOne[0] -= 1
+        var values: [[UInt64]] = [[UInt64](repeating: 0, count: limbCount), [1] + [UInt64](repeating: 0, count: limbCount - 1),
+                                  pMinusOne, [UInt64](repeating: .max, count: limbCount - 1) + [UInt64.max >> 1]]
+        for _ in 0..<12 {
+            var limbs = (0..<limbCount).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) }
+            limbs[limbCount - 1] >>= 1 // below 2^2047 < p
+            values.append(limbs)
+        }
+        var pairs: [([UInt64], [UInt64])] = []
+        for (index, a) in values.enumerated() {
+            pairs.append((a, values[(index * 7 + 3) % values.count]))
+            pairs.append((a, pMinusOne))
+        }
+        func hex(_ limbs: [UInt64]) -> String { limbs.reversed().map { String(format: "%016llX", $0) }.joined() }
+        let script = """
+        import sys
+        p = int(sys.argv[1], 16)
+        r_inverse = pow(2, -2048, p)
+        for line in sys.stdin.read().split('\\n'):
+            if line:
+                a, b = (int(x, 16) for x in line.split())
+                print(format(a * b * r_inverse % p, '0512X'), format(a * a * r_inverse % p, '0512X'))
+        """
+        let output = try runPython(script, arguments: [hexString(prime)],
+                                   input: pairs.map { hex($0.0) + " " + hex($0.1) }.joined(separator: "\n"))
+        let expected = output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        XCTAssertEqual(expected.count, pairs.count)
+        var engines: [Montgomery2048Engine] = [.portable]
+        if Montgomery2048Hardware.isSupported { engines.append(Montgomery2048Hardware.engine) }
+        let modulus = Montgomery2048Engine.modulusLimbs
+        let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: Montgomery2048Engine.scratchLimbCount)
+        defer { scratch.deallocate() }
+        for engine in engines {
+            for ((a, b), line) in zip(pairs, expected) {
+                var product = [UInt64](repeating: 0, count: limbCount), square = product
+                modulus.withUnsafeBufferPointer { p in
+                    engine.multiply(&product, a, b, p.baseAddress!, scratch)
+                    engine.square(&square, a, p.baseAddress!, scratch)
+                }
+                XCTAssertEqual(hex(product), line[0], "\(engine.name) multiply")
+                XCTAssertEqual(hex(square), line[1], "\(engine.name) square")
+                // The result may alias an input (the exponentiation squares in place).
+                var inPlace = a
+                modulus.withUnsafeBufferPointer { p in
+                    inPlace.withUnsafeMutableBufferPointer { engine.square($0.baseAddress!, $0.baseAddress!, p.baseAddress!, scratch) }
+                }
+                XCTAssertEqual(hex(inPlace), line[1], "\(engine.name) square in place")
             }
         }
     }

@@ -1,8 +1,13 @@
 // Differential fuzz target: group-14 modular exponentiation (Montgomery, fixed window, comb)
 // against a schoolbook shift-and-add implementation written here, plus the peer-value checks
-// against their definition.
+// against their definition. Every result is computed with the portable arithmetic and with the
+// selected backend's Montgomery engine (mulx on CPUs with BMI2).
 import FuzzSupport
 import SpipedCrypto
+import SpipedCryptoAccelerated
+
+/// The selected backend: its Montgomery engine is checked alongside the portable code.
+private let selected = CryptoBackendSelection.best
 
 /// Limbs in a 2048-bit number (64-bit limbs, least significant first).
 private let limbCount = 32
@@ -125,10 +130,15 @@ private func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
 
     if combLength {
         guard exponent.count == 32 else { return 0 }
-        let publicValue = DHPrivateExponent(bigEndianBytes: exponent).publicValue()
+        let privateExponent = DHPrivateExponent(bigEndianBytes: exponent)
+        let publicValue = privateExponent.publicValue()
         let general = DiffieHellmanGroup14.modPow(base: [2], exponent: exponent)
         if publicValue != general {
             fuzzFailure("comb publicValue differs from modPow(2, x): exponent \(hex(exponent))")
+        }
+        if privateExponent.publicValue(backend: selected) != general
+            || DiffieHellmanGroup14.modPow(base: [2], exponent: exponent, backend: selected) != general {
+            fuzzFailure("selected backend's 2^x differs from the portable one: exponent \(hex(exponent))")
         }
         return 0
     }
@@ -144,13 +154,16 @@ private func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     if actual != expected {
         fuzzFailure("modPow differs: base \(hex(base)) exponent \(hex(exponent)) got \(hex(actual)) expected \(hex(expected))")
     }
+    if DiffieHellmanGroup14.modPow(base: base, exponent: exponent, backend: selected) != expected {
+        fuzzFailure("modPow (selected backend) differs: base \(hex(base)) exponent \(hex(exponent))")
+    }
     guard !exponent.isEmpty else { return 0 }
 
     let privateExponent = DHPrivateExponent(bigEndianBytes: exponent)
     // The base-2 fast paths (the comb for 32-byte exponents, bit by bit for other lengths).
     let publicValue = privateExponent.publicValue()
     let twoToTheExponent = base == [2] ? expected : DiffieHellmanGroup14.modPow(base: [2], exponent: exponent)
-    if publicValue != twoToTheExponent {
+    if publicValue != twoToTheExponent || privateExponent.publicValue(backend: selected) != twoToTheExponent {
         fuzzFailure("publicValue differs from modPow(2, x): exponent \(hex(exponent)) got \(hex(publicValue))")
     }
 
@@ -171,6 +184,11 @@ private func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         if shouldRefuse { fuzzFailure("sharedSecret accepted a bad peer value \(hex(peer))") }
         if secret != Schoolbook.bigEndian(Schoolbook.power(peerLimbs, exponent)) {
             fuzzFailure("sharedSecret differs: peer \(hex(peer)) exponent \(hex(exponent))")
+        }
+        let selectedSecret = try privateExponent.sharedSecret(peerPublicValue: peer, requireForwardSecrecy: requireForwardSecrecy,
+                                                              backend: selected)
+        if selectedSecret != secret {
+            fuzzFailure("sharedSecret (selected backend) differs: peer \(hex(peer)) exponent \(hex(exponent))")
         }
     } catch {
         if !shouldRefuse { fuzzFailure("sharedSecret refused a good peer value \(hex(peer)): \(error)") }

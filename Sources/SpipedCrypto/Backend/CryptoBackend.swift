@@ -41,14 +41,17 @@ public struct CryptoBackend: Sendable {
     public let sha256Compress2: SHA256Compress2Function?
     /// The AES-256 implementation.
     public let aes256: AES256Engine
+    /// Montgomery multiply/square for group-14 Diffie-Hellman; nil means the portable code.
+    public let montgomery2048: Montgomery2048Engine?
 
     /// Creates a backend from its parts (used by the accelerated product and by tests).
     public init(kind: Kind, sha256Compress: SHA256CompressFunction, sha256Compress2: SHA256Compress2Function? = nil,
-                aes256: AES256Engine) {
+                aes256: AES256Engine, montgomery2048: Montgomery2048Engine? = nil) {
         self.kind = kind
         self.sha256Compress = sha256Compress
         self.sha256Compress2 = sha256Compress2
         self.aes256 = aes256
+        self.montgomery2048 = montgomery2048
     }
 }
 

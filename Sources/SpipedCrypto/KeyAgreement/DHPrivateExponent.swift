@@ -41,11 +41,12 @@ public final class DHPrivateExponent: @unchecked Sendable {
         storage.deallocate()
     }
 
-    /// 2^x mod p, 256 bytes big-endian (base-2 fast path).
+    /// 2^x mod p, 256 bytes big-endian (base-2 fast paths: the fixed-base comb for 32-byte
+    /// exponents, else one squaring and one masked doubling per bit).
     ///
-    /// Constant time in x: one squaring and one masked doubling per exponent bit.
-    public func publicValue() -> [UInt8] {
-        DiffieHellmanGroup14.powerOfTwo(exponent: UnsafeRawBufferPointer(storage))
+    /// Constant time in x. `backend` supplies the Montgomery multiplication (portable by default).
+    public func publicValue(backend: CryptoBackend = .portable) -> [UInt8] {
+        DiffieHellmanGroup14.powerOfTwo(exponent: UnsafeRawBufferPointer(storage), backend: backend)
     }
 
     /// peer^x mod p, 256 bytes big-endian, after validating `peer`.
@@ -53,11 +54,13 @@ public final class DHPrivateExponent: @unchecked Sendable {
     /// Validation (`DiffieHellmanGroup14.validatePeerValue`) looks only at the public peer
     /// value and may branch; the exponentiation is constant time in x and in the peer value.
     /// A peer using spiped's -f sends y = 1; unless forward secrecy is required that is
-    /// accepted and gives 1, which is what the peer computes too.
-    public func sharedSecret(peerPublicValue: [UInt8], requireForwardSecrecy: Bool) throws(CryptoError) -> [UInt8] {
+    /// accepted and gives 1, which is what the peer computes too. `backend` supplies the
+    /// Montgomery multiplication (portable by default).
+    public func sharedSecret(peerPublicValue: [UInt8], requireForwardSecrecy: Bool,
+                             backend: CryptoBackend = .portable) throws(CryptoError) -> [UInt8] {
         try DiffieHellmanGroup14.validatePeerValue(peerPublicValue, requireForwardSecrecy: requireForwardSecrecy)
         return peerPublicValue.withUnsafeBytes { peer in
-            DiffieHellmanGroup14.power(base: peer, exponent: UnsafeRawBufferPointer(storage))
+            DiffieHellmanGroup14.power(base: peer, exponent: UnsafeRawBufferPointer(storage), backend: backend)
         }
     }
 }

@@ -51,16 +51,17 @@ extension DiffieHellmanGroup14 {
     /// `base`: big-endian, at most 256 bytes, any value below 2^2048 (values ≥ p are reduced).
     /// `exponent`: big-endian, any length; empty or zero gives 1. Time depends only on the
     /// exponent's byte length (see `Montgomery2048.power`). Not a validation: use
-    /// `validatePeerValue` first for values received from a peer.
-    public static func modPow(base: [UInt8], exponent: [UInt8]) -> [UInt8] {
+    /// `validatePeerValue` first for values received from a peer. `backend` supplies the
+    /// Montgomery multiplication (its `montgomery2048` engine, portable when nil).
+    public static func modPow(base: [UInt8], exponent: [UInt8], backend: CryptoBackend = .portable) -> [UInt8] {
         precondition(base.count <= valueByteCount, "base longer than 256 bytes")
         return exponent.withUnsafeBytes { exponentBytes in
-            base.withUnsafeBytes { baseBytes in power(base: baseBytes, exponent: exponentBytes) }
+            base.withUnsafeBytes { baseBytes in power(base: baseBytes, exponent: exponentBytes, backend: backend) }
         }
     }
 
     /// base^exponent mod p from raw big-endian buffers; the scratch copy of the base is wiped.
-    static func power(base: UnsafeRawBufferPointer, exponent: UnsafeRawBufferPointer) -> [UInt8] {
+    static func power(base: UnsafeRawBufferPointer, exponent: UnsafeRawBufferPointer, backend: CryptoBackend) -> [UInt8] {
         let limbs = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * Montgomery2048.limbCount)
         defer {
             SecureWipe.wipe(limbs, count: 2 * Montgomery2048.limbCount)
@@ -68,12 +69,12 @@ extension DiffieHellmanGroup14 {
         }
         let baseLimbs = limbs, resultLimbs = limbs + Montgomery2048.limbCount
         Montgomery2048.loadLimbs(baseLimbs, bigEndian: base)
-        Montgomery2048.power(resultLimbs, base: baseLimbs, exponent: exponent)
+        Montgomery2048.power(resultLimbs, base: baseLimbs, exponent: exponent, engine: backend.montgomery2048)
         return bigEndianBytes(resultLimbs)
     }
 
     /// 2^exponent mod p from a raw big-endian exponent (the base-2 fast paths).
-    static func powerOfTwo(exponent: UnsafeRawBufferPointer) -> [UInt8] {
+    static func powerOfTwo(exponent: UnsafeRawBufferPointer, backend: CryptoBackend) -> [UInt8] {
         let resultLimbs = UnsafeMutablePointer<UInt64>.allocate(capacity: Montgomery2048.limbCount)
         defer {
             SecureWipe.wipe(resultLimbs, count: Montgomery2048.limbCount)
@@ -82,9 +83,9 @@ extension DiffieHellmanGroup14 {
         if exponent.count == Montgomery2048.combExponentByteCount {
             // The length is public: 32-byte exponents (all of `DHPrivateExponent()`'s) use the
             // precomputed comb, other lengths the bit-by-bit square-and-double.
-            Montgomery2048.powerOfTwoComb(resultLimbs, exponent: exponent)
+            Montgomery2048.powerOfTwoComb(resultLimbs, exponent: exponent, engine: backend.montgomery2048)
         } else {
-            Montgomery2048.powerOfTwo(resultLimbs, exponent: exponent)
+            Montgomery2048.powerOfTwo(resultLimbs, exponent: exponent, engine: backend.montgomery2048)
         }
         return bigEndianBytes(resultLimbs)
     }

@@ -120,6 +120,9 @@ enum Montgomery2048 {
 
     /// Scratch memory for one exponentiation: a copy of p, the multiplication scratch, the
     /// window table and the working residues. Holds secret-derived values: `release()` wipes it.
+    ///
+    /// `multiply` and `square` run the workspace's engine when it has one (a faster
+    /// implementation from the backend), else the portable code below.
     struct Workspace {
         /// Entries in the table: the fixed-window powers (window of 4 bits) or the comb.
         static let tableEntryCount = 16
@@ -128,12 +131,17 @@ enum Montgomery2048 {
 
         /// The single allocation everything below points into.
         private let storage: UnsafeMutablePointer<UInt64>
-        private static let totalLimbCount = 32 + 96 + tableEntryCount * 32 + 32 + 32
+        /// Limbs of multiplication scratch: the portable code's 97, or what an engine needs.
+        static let productLimbCount = max(97, Montgomery2048Engine.scratchLimbCount)
+        /// Words for the per-entry selection masks of `selectEntry` (up to the comb's 64 entries).
+        static let selectionMaskCount = 64
+        private static let totalLimbCount = 32 + productLimbCount + tableEntryCount * 32 + 32 + 32 + selectionMaskCount
         /// p (32 limbs).
         let modulus: UnsafeMutablePointer<UInt64>
-        /// Multiplication scratch (96 limbs). `multiply`: the reduction multipliers m[0..<32] in
-        /// limbs 0..<32, the unreduced result in 32..<64. `square`: the 64-limb square, reduced
-        /// in place. Limbs 64..<96: the difference computed by `subtractModulusIfNeeded`.
+        /// Multiplication scratch (`productLimbCount` limbs). Portable `multiply`: the reduction
+        /// multipliers m[0..<32] in limbs 0..<32, the unreduced result in 32..<64. Portable
+        /// `square`: the 64-limb square, reduced in place. Limbs 64..<97: the difference and the
+        /// mask word of `subtractModulusIfNeeded`. An engine uses all of it as it likes.
         let product: UnsafeMutablePointer<UInt64>
         /// `tableEntryCount` residues of 32 limbs each, in Montgomery form: base^0 ... base^15
         /// for `power`, or the comb entries for `powerOfTwoComb`.
@@ -142,16 +150,22 @@ enum Montgomery2048 {
         let accumulator: UnsafeMutablePointer<UInt64>
         /// The table entry selected for the current window (32 limbs).
         let selected: UnsafeMutablePointer<UInt64>
+        /// One mask word per table entry for `selectEntry` (`selectionMaskCount` words).
+        let selectionMasks: UnsafeMutablePointer<UInt64>
+        /// The faster multiply/square pair in use, or nil for the portable code.
+        let engine: Montgomery2048Engine?
 
-        /// Allocates the scratch space and copies p into it.
-        init() {
+        /// Allocates the scratch space and copies p into it; `engine` nil means portable.
+        init(engine: Montgomery2048Engine? = nil) {
+            self.engine = engine
             storage = UnsafeMutablePointer<UInt64>.allocate(capacity: Workspace.totalLimbCount)
             storage.initialize(repeating: 0, count: Workspace.totalLimbCount)
             modulus = storage
             product = modulus + 32
-            table = product + 96
+            table = product + Workspace.productLimbCount
             accumulator = table + Workspace.tableEntryCount * 32
             selected = accumulator + 32
+            selectionMasks = selected + 32
             Montgomery2048.modulusLimbs.withUnsafeBufferPointer { limbs in
                 modulus.update(from: limbs.baseAddress!, count: 32)
             }
@@ -176,10 +190,36 @@ enum Montgomery2048 {
         //
         // Constant time: loop bounds depend only on the column index; carries are arithmetic.
 
-        /// result = a · b · R⁻¹ mod p, for a < R and b < p (then a·b < R·p and the reduced value
-        /// is below 2p). `result` may alias `a` or `b`. Uses `product`.
+        /// result = a · b · R⁻¹ mod p, for a < R and b < p. `result` may alias `a` or `b`. Runs
+        /// the engine's multiply, or the portable one. Uses `product`.
+        @inline(__always)
         func multiply(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>) {
-            let m = product, sum = product + 32, p = modulus
+            if let engine {
+                engine.multiply(result, a, b, modulus, product)
+            } else {
+                Workspace.multiply(result, a, b, modulus: modulus, product: product)
+            }
+        }
+
+        /// result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`. Runs the engine's square,
+        /// or the portable one. Uses `product`.
+        @inline(__always)
+        func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
+            if let engine {
+                engine.square(result, a, modulus, product)
+            } else {
+                Workspace.square(result, a, modulus: modulus, product: product)
+            }
+        }
+
+        /// Portable multiplication: result = a · b · R⁻¹ mod p, for a < R and b < p (then
+        /// a·b < R·p and the reduced value is below 2p). `result` may alias `a` or `b`.
+        /// `modulus` is p; `product` is 97 limbs of scratch.
+        static func multiply(
+            _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
+            modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
+        ) {
+            let m = product, sum = product + 32
             // Two accumulators, one per product stream, so the two carry chains run in
             // parallel; the a·b column is folded into the other at the end of each column.
             var column = ColumnAccumulator()
@@ -203,15 +243,19 @@ enum Montgomery2048 {
                 sum[k - 32] = column.retireWord()
             }
             sum[31] = column.retireWord()
-            subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result)
+            subtractModulusIfNeeded(from: sum, topBit: column.retireWord(), into: result, modulus: p, product: product)
         }
 
-        /// result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`. Uses `product`.
+        /// Portable squaring: result = a² · R⁻¹ mod p, for a < p. `result` may alias `a`.
+        /// `modulus` is p; `product` is 97 limbs of scratch.
         ///
         /// Three passes over a 64-limb t in `product`: the cross products a[i]·a[j] (i < j)
         /// once each, by product scanning (496 limb products); t = 2t + Σ a[i]²·2^(128i)
         /// (32 more); then Montgomery reduction of t (`reduce`).
-        func square(_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>) {
+        static func square(
+            _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
+            modulus: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
+        ) {
             let t = product
             var column = ColumnAccumulator()
             t[0] = 0
@@ -241,7 +285,7 @@ enum Montgomery2048 {
                 t[2 &* i &+ 1] = UInt64(truncatingIfNeeded: sum1)
                 carry = UInt64(truncatingIfNeeded: sum1 &>> 64)
             }
-            reduce(result)
+            reduce(result, modulus: modulus, product: product)
         }
 
         /// result = t · R⁻¹ mod p for the 64-limb t in `product`, t < R·p, fully reduced.
@@ -251,8 +295,8 @@ enum Montgomery2048 {
         /// consumed, and result limb k - 32 over t[k - 32], which is no longer needed by then
         /// (column k ≥ 32 reads only m[k-31...31]).
         @inline(__always)
-        func reduce(_ result: UnsafeMutablePointer<UInt64>) {
-            let t = product, p = modulus
+        static func reduce(_ result: UnsafeMutablePointer<UInt64>, modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>) {
+            let t = product
             var column = ColumnAccumulator()
             for k in 0..<32 {
                 column.add(t[k])
@@ -266,7 +310,7 @@ enum Montgomery2048 {
             }
             column.add(t[63])
             t[31] = column.retireWord()
-            subtractModulusIfNeeded(from: t, topBit: column.retireWord(), into: result)
+            subtractModulusIfNeeded(from: t, topBit: column.retireWord(), into: result, modulus: p, product: product)
         }
 
         /// accumulator += Σ x[j]·y[column-j] for j in `indices`, two products per step into two
@@ -292,13 +336,15 @@ enum Montgomery2048 {
         }
 
         /// result = (topBit·2^2048 + value) mod p, for a value below 2p, in constant time:
-        /// value - p is always computed (into limbs 64..<96 of `product`) and a mask picks it
-        /// when there was no borrow or when `topBit` is set. `result` may equal `value`.
+        /// value - p is always computed (into limbs 64..<96 of `product`; the mask goes in limb
+        /// 96) and a mask picks it when there was no borrow or when `topBit` is set. `result` may
+        /// equal `value`.
         @inline(__always)
-        func subtractModulusIfNeeded(
-            from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>
+        static func subtractModulusIfNeeded(
+            from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>,
+            modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
         ) {
-            let difference = product + 64, p = modulus
+            let difference = product + 64
             var borrow: UInt64 = 0
             for k in 0..<32 {
                 // value - p - borrow wraps modulo 2^128; bit 64 and up are all ones on borrow.
@@ -306,8 +352,13 @@ enum Montgomery2048 {
                 difference[k] = UInt64(truncatingIfNeeded: d)
                 borrow = UInt64(truncatingIfNeeded: d &>> 64) & 1
             }
-            // Use the difference when value ≥ p: no borrow, or a set bit 2048 absorbed it.
-            let useDifference = ConstantTime.mask(fromBit: topBit | (borrow ^ 1))
+            // Use the difference when value ≥ p: no borrow, or a set bit 2048 absorbed it. The
+            // mask passes through memory and the optimisation barrier, so the compiler cannot
+            // turn the masked select below into a branch or an address select on it.
+            let maskWord = difference + 32
+            maskWord.pointee = ConstantTime.mask(fromBit: topBit | (borrow ^ 1))
+            Montgomery2048.hideFromOptimizer(maskWord)
+            let useDifference = maskWord.pointee
             for k in 0..<32 {
                 result[k] = ConstantTime.select(useDifference, difference[k], value[k])
             }
@@ -315,7 +366,7 @@ enum Montgomery2048 {
 
         /// value = (bit == 1 ? 2·value : value) mod p, for value < p and bit 0 or 1.
         /// Adds `value & mask` to itself (no branch, no secret-dependent shift), then one
-        /// constant-time subtraction of p. Uses limbs 64..<96 of `product`.
+        /// constant-time subtraction of p. Uses limbs 64..<97 of `product`.
         func conditionalDouble(_ value: UnsafeMutablePointer<UInt64>, bit: UInt64) {
             let addend = ConstantTime.mask(fromBit: bit)
             var carry: UInt64 = 0
@@ -324,7 +375,7 @@ enum Montgomery2048 {
                 value[k] = UInt64(truncatingIfNeeded: s)
                 carry = UInt64(truncatingIfNeeded: s &>> 64)
             }
-            subtractModulusIfNeeded(from: value, topBit: carry, into: value)
+            Workspace.subtractModulusIfNeeded(from: value, topBit: carry, into: value, modulus: modulus, product: product)
         }
 
         /// value = R mod p (the Montgomery form of 1) = 2^2048 - p, the two's complement of p.
@@ -350,13 +401,23 @@ enum Montgomery2048 {
             selectEntry(index, from: table, entryCount: Workspace.tableEntryCount)
         }
 
-        /// selected = entry `index` of `entryCount` consecutive 32-limb entries at `entries`,
-        /// reading every entry and combining them with masks, so neither the addresses read nor
-        /// the branches taken depend on the secret index.
+        /// selected = entry `index` of `entryCount` (at most `selectionMaskCount`) consecutive
+        /// 32-limb entries at `entries`, reading every entry and combining them with masks, so
+        /// neither the addresses read nor the branches taken depend on the secret index.
+        ///
+        /// The masks are written to memory and passed through `hideFromOptimizer` before use.
+        /// Without that barrier LLVM recognised `row[k] & equalMask(entry, index)` as "load only
+        /// when entry == index" and compiled the scan into a compare and a conditional jump
+        /// around each load: a branch and memory accesses that depend on the secret index.
         func selectEntry(_ index: UInt64, from entries: UnsafePointer<UInt64>, entryCount: Int) {
+            precondition(entryCount <= Workspace.selectionMaskCount, "too many table entries")
+            for entry in 0..<entryCount {
+                selectionMasks[entry] = ConstantTime.equalMask(UInt64(entry), index)
+            }
+            Montgomery2048.hideFromOptimizer(selectionMasks)
             for k in 0..<32 { selected[k] = 0 }
             for entry in 0..<entryCount {
-                let mask = ConstantTime.equalMask(UInt64(entry), index)
+                let mask = selectionMasks[entry]
                 let row = entries + entry * 32
                 for k in 0..<32 {
                     selected[k] |= row[k] & mask
@@ -364,6 +425,14 @@ enum Montgomery2048 {
             }
         }
     }
+
+    /// An optimisation barrier: does nothing, but the optimiser must assume it may have read
+    /// and changed the memory at `words`, so values loaded from there afterwards are unknown to
+    /// it and mask arithmetic on them cannot be turned back into comparisons and branches.
+    /// `@_optimize(none)` keeps the body opaque (LLVM infers no attributes for an `optnone`
+    /// function); `@inline(never)` keeps the call. Costs one call.
+    @_optimize(none) @inline(never)
+    static func hideFromOptimizer(_ words: UnsafeMutablePointer<UInt64>) {}
 
     // MARK: Exponentiation
 
@@ -375,11 +444,12 @@ enum Montgomery2048 {
     /// Fixed 4-bit windows from the most significant nibble: the table holds base^0 ... base^15;
     /// each window is four squarings and one multiplication by the masked-selected entry (also
     /// for a zero nibble, which multiplies by 1). The sequence of operations depends only on the
-    /// exponent's byte length, never on its bits or on the base.
+    /// exponent's byte length, never on its bits or on the base. `engine` nil: portable code.
     static func power(
-        _ result: UnsafeMutablePointer<UInt64>, base: UnsafePointer<UInt64>, exponent: UnsafeRawBufferPointer
+        _ result: UnsafeMutablePointer<UInt64>, base: UnsafePointer<UInt64>, exponent: UnsafeRawBufferPointer,
+        engine: Montgomery2048Engine? = nil
     ) {
-        let workspace = Workspace()
+        let workspace = Workspace(engine: engine)
         defer { workspace.release() }
         rSquaredLimbs.withUnsafeBufferPointer { rSquared in
             let table = workspace.table
@@ -427,8 +497,10 @@ enum Montgomery2048 {
     /// conditional doubling (add the value to itself masked by the bit, subtract p by mask).
     /// A doubling costs about 1/12 of a squaring, so this is nearly the cost of the squarings
     /// alone. Same operations for every exponent of the same byte length.
-    static func powerOfTwo(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
-        let workspace = Workspace()
+    static func powerOfTwo(
+        _ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer, engine: Montgomery2048Engine? = nil
+    ) {
+        let workspace = Workspace(engine: engine)
         defer { workspace.release() }
         let accumulator = workspace.accumulator
         workspace.setMontgomeryOne(accumulator)
@@ -445,67 +517,94 @@ enum Montgomery2048 {
 
     /// Exponent length (bytes) that has a precomputed comb table: `DHPrivateExponent()`'s 32.
     static let combExponentByteCount = 32
-    /// Teeth of the comb: the 256-bit exponent is cut into this many pieces (table of 2^6 entries).
+    /// Teeth of the comb: the 256-bit exponent is cut into this many pieces (tables of 2^6 entries).
     static let combTeethCount = 6
-    /// Entries in the comb table.
+    /// Entries in each comb table.
     static let combEntryCount = 1 << combTeethCount
-    /// Bits per piece, the comb's spacing: ⌈256 / 6⌉ = 43 (the last piece has 41 real bits).
+    /// Bits per piece: ⌈256 / 6⌉ = 43 (the last piece has 41 real bits).
     static let combSpacing = (combExponentByteCount * 8 + combTeethCount - 1) / combTeethCount
+    /// Each piece is read as two halves of ⌈43 / 2⌉ = 22 and 21 bits, one table per half (Lim–Lee
+    /// with two tables): 21 squarings instead of 42 for the same 43 multiplications.
+    static let combHalfSpacing = (combSpacing + 1) / 2
 
-    /// Lim–Lee comb table for 2^e with 256-bit e, in Montgomery form (64 entries × 32 limbs,
-    /// 16 KiB): entry s = 2^(Σ_t s_t · 2^(43t)), the product of 2^(2^(43t)) over the bits t set
-    /// in s. Public constants (they depend only on p and the generator), computed at first
-    /// use: 215 squarings and 57 multiplications.
+    /// Lim–Lee comb tables for 2^e with 256-bit e, in Montgomery form, public constants computed
+    /// at first use (2 × 64 entries × 32 limbs, 32 KiB): entry s of table h (h = 0, 1) is
+    /// 2^(Σ_t s_t · 2^(43t + 22h)), the product of 2^(2^(43t + 22h)) over the bits t set in s.
+    /// Table 1 follows table 0 in the array.
     static let combTableLimbs: [UInt64] = {
         let workspace = Workspace()
-        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: combEntryCount * 32)
+        let tables = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * combEntryCount * 32)
         defer {
             workspace.release()
-            table.deallocate()
+            tables.deallocate()
         }
-        workspace.setMontgomeryOne(table)
-        (table + 32).update(from: table, count: 32)
-        workspace.conditionalDouble(table + 32, bit: 1)
-        for tooth in 1..<combTeethCount {
-            let destination = table + (1 << tooth) * 32
-            destination.update(from: table + (1 << (tooth - 1)) * 32, count: 32)
-            for _ in 0..<combSpacing {
-                workspace.square(destination, destination)
+        for half in 0..<2 {
+            let table = tables + half * combEntryCount * 32
+            // Entry 1 = 2^(2^(22·half)): Montgomery 2 (1 doubled), squared 22·half times.
+            workspace.setMontgomeryOne(table + 32)
+            workspace.conditionalDouble(table + 32, bit: 1)
+            for _ in 0..<(half * combHalfSpacing) {
+                workspace.square(table + 32, table + 32)
+            }
+            workspace.setMontgomeryOne(table)
+            for tooth in 1..<combTeethCount {
+                let destination = table + (1 << tooth) * 32
+                destination.update(from: table + (1 << (tooth - 1)) * 32, count: 32)
+                for _ in 0..<combSpacing {
+                    workspace.square(destination, destination)
+                }
+            }
+            for entry in 3..<combEntryCount where entry & (entry - 1) != 0 {
+                let lowestBit = entry & (0 &- entry)
+                workspace.multiply(table + entry * 32, table + (entry - lowestBit) * 32, table + lowestBit * 32)
             }
         }
-        for entry in 3..<combEntryCount where entry & (entry - 1) != 0 {
-            let lowestBit = entry & (0 &- entry)
-            workspace.multiply(table + entry * 32, table + (entry - lowestBit) * 32, table + lowestBit * 32)
-        }
-        return Array(UnsafeBufferPointer(start: table, count: combEntryCount * 32))
+        return Array(UnsafeBufferPointer(start: tables, count: 2 * combEntryCount * 32))
     }()
 
-    /// result = 2^exponent mod p for a 32-byte big-endian exponent, by the fixed-base comb:
-    /// 43 steps, each one squaring (none in the first) and one multiplication by the table
-    /// entry whose index gathers bit j of each 43-bit piece of the exponent. The entry is
-    /// picked by a masked scan of all 64 entries (`selectEntry`), so this is constant time in
-    /// the exponent: 42 squarings + 43 multiplications instead of 256 squarings + 256 doublings.
-    static func powerOfTwoComb(_ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer) {
+    /// Index into a comb table for exponent bit `column` of every piece: bit (column + 43·t)
+    /// of the exponent (counted from the least significant) becomes bit t of the index.
+    /// Positions past bit 255 (public) are zero; the bit values are secret and only shifted
+    /// and ORed.
+    @inline(__always)
+    static func combIndex(_ exponent: UnsafeRawBufferPointer, column: Int) -> UInt64 {
+        var index: UInt64 = 0
+        for tooth in 0..<combTeethCount {
+            let bitPosition = column + combSpacing * tooth
+            guard bitPosition < combExponentByteCount * 8 else { continue }
+            let byte = exponent[combExponentByteCount - 1 - bitPosition / 8]
+            index |= UInt64((byte &>> UInt8(bitPosition % 8)) & 1) &<< UInt64(tooth)
+        }
+        return index
+    }
+
+    /// result = 2^exponent mod p for a 32-byte big-endian exponent, by the fixed-base comb
+    /// with two tables: 22 steps (columns 21...0), each one squaring (none in the first), one
+    /// multiplication by the table-0 entry for bit `column` of every 43-bit piece and, for
+    /// columns below 21, one by the table-1 entry for bit `column + 22`. Entries are picked by
+    /// masked scans of all 64 (`selectEntry`), so this is constant time in the exponent:
+    /// 21 squarings + 42 multiplications instead of 256 squarings + 256 doublings.
+    static func powerOfTwoComb(
+        _ result: UnsafeMutablePointer<UInt64>, exponent: UnsafeRawBufferPointer, engine: Montgomery2048Engine? = nil
+    ) {
         precondition(exponent.count == combExponentByteCount, "comb table is for 32-byte exponents")
-        let workspace = Workspace()
+        let workspace = Workspace(engine: engine)
         defer { workspace.release() }
         let accumulator = workspace.accumulator
-        combTableLimbs.withUnsafeBufferPointer { table in
-            for column in stride(from: combSpacing - 1, through: 0, by: -1) {
-                var index: UInt64 = 0
-                for tooth in 0..<combTeethCount {
-                    // Bit (column + 43·tooth) of the exponent, counted from the least
-                    // significant; positions past bit 255 (public) are zero.
-                    let bitPosition = column + combSpacing * tooth
-                    guard bitPosition < combExponentByteCount * 8 else { continue }
-                    let byte = exponent[combExponentByteCount - 1 - bitPosition / 8]
-                    index |= UInt64((byte &>> UInt8(bitPosition % 8)) & 1) &<< UInt64(tooth)
-                }
-                workspace.selectEntry(index, from: table.baseAddress!, entryCount: combEntryCount)
-                if column == combSpacing - 1 {
+        combTableLimbs.withUnsafeBufferPointer { tables in
+            let lowTable = tables.baseAddress!, highTable = lowTable + combEntryCount * 32
+            for column in stride(from: combHalfSpacing - 1, through: 0, by: -1) {
+                workspace.selectEntry(combIndex(exponent, column: column), from: lowTable, entryCount: combEntryCount)
+                if column == combHalfSpacing - 1 {
                     accumulator.update(from: workspace.selected, count: 32)
                 } else {
                     workspace.square(accumulator, accumulator)
+                    workspace.multiply(accumulator, accumulator, workspace.selected)
+                }
+                // Bit column + 22 exists in a 43-bit piece only for columns 0...20 (public).
+                if column + combHalfSpacing < combSpacing {
+                    workspace.selectEntry(combIndex(exponent, column: column + combHalfSpacing),
+                                          from: highTable, entryCount: combEntryCount)
                     workspace.multiply(accumulator, accumulator, workspace.selected)
                 }
             }
