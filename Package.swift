@@ -7,6 +7,8 @@ import PackageDescription
 /// versioned dependency (SwiftPM refuses unsafe flags there).
 let hardwareFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-maes", "-Xcc", "-msha", "-Xcc", "-mssse3", "-Xcc", "-msse4.1", "-Xcc", "-mpclmul"]),
+    // `@_extern(c)` declares glibc's __x86_get_cpuid_feature_leaf (no Swift module has it).
+    .enableExperimentalFeature("Extern"),
 ]
 
 /// Flags for the VAES kernel's own target. With AVX enabled the compiler VEX-encodes every

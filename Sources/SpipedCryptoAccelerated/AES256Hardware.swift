@@ -43,8 +43,8 @@ public enum AES256Hardware {
     /// Swift cannot emit XGETBV (clang's `_xgetbv` is a macro), so the OS half comes from glibc:
     /// `__x86_get_cpuid_feature_leaf` (glibc 2.33+, `<sys/platform/x86.h>`) returns glibc's
     /// feature table, whose "active" bits for AVX2 and VAES glibc sets at start-up only after
-    /// its own XGETBV shows XMM and YMM state enabled. Without that function (older or static
-    /// glibc) the answer is false and the 128-bit AES-NI engine is used.
+    /// its own XGETBV shows XMM and YMM state enabled. The function is linked directly (not
+    /// looked up with dlsym), so this works in the static-pie release build as well.
     public static var isVectorAESSupported: Bool {
         guard isSupported else { return false }
         var eax: UInt32 = 0, ebx: UInt32 = 0, ecx: UInt32 = 0, edx: UInt32 = 0
@@ -54,23 +54,15 @@ public enum AES256Hardware {
         return glibcReportsVectorAESActive()
     }
 
-    /// glibc's verdict that AVX2 and VAES are usable (CPU and OS), or false when this glibc
-    /// does not export its feature table. Layout from `<bits/platform/x86.h>`: the table for
+    /// glibc's verdict that AVX2 and VAES are usable (CPU and OS). Layout from
+    /// `<bits/platform/x86.h>`: the table for
     /// index 1 (`CPUID_INDEX_7`) is `struct cpuid_feature { unsigned cpuid_array[4];
     /// unsigned active_array[4]; }`, registers in the order EAX, EBX, ECX, EDX.
     private static func glibcReportsVectorAESActive() -> Bool {
-        #if canImport(Glibc)
-        // dlsym(RTLD_DEFAULT, ...): RTLD_DEFAULT is the null handle.
-        guard let symbol = dlsym(nil, "__x86_get_cpuid_feature_leaf") else { return false }
-        typealias FeatureLeaf = @convention(c) (UInt32) -> UnsafeRawPointer?
-        let featureLeaf = unsafeBitCast(symbol, to: FeatureLeaf.self)
-        guard let leaf7 = featureLeaf(1) else { return false }
+        guard let leaf7 = glibc_x86_get_cpuid_feature_leaf(1) else { return false }
         let activeEBX = leaf7.load(fromByteOffset: 4 * 5, as: UInt32.self)
         let activeECX = leaf7.load(fromByteOffset: 4 * 6, as: UInt32.self)
         return activeEBX & (1 << 5) != 0 && activeECX & (1 << 9) != 0
-        #else
-        return false
-        #endif
     }
 
     /// The VAES engine: AES-NI key expansion and single blocks, CTR mode sixteen blocks at a
@@ -246,3 +238,9 @@ public enum AES256Hardware {
         output.storeBytes(of: _mm_xor_si128(data, keystream), toByteOffset: offset, as: __m128i.self)
     }
 }
+
+/// `const struct cpuid_feature *__x86_get_cpuid_feature_leaf(unsigned int leaf)` from glibc
+/// 2.33+ (<sys/platform/x86.h>): glibc's CPUID table for `leaf` (index 1 = CPUID leaf 7), with
+/// the "active" words (usable: CPU and OS support) after the four CPUID words.
+@_extern(c, "__x86_get_cpuid_feature_leaf")
+private func glibc_x86_get_cpuid_feature_leaf(_ leaf: UInt32) -> UnsafeRawPointer?
