@@ -1,8 +1,11 @@
 /// Comparisons and selections whose running time does not depend on secret values.
 ///
 /// Constant time here means: no branch and no memory index depends on the contents of the
-/// inputs, only on their lengths. The compiler is trusted not to turn the mask arithmetic
-/// back into branches (it does not on x86-64 for these patterns: it emits and/or/cmov).
+/// inputs, only on their lengths. The compiler may turn mask arithmetic back into branches or
+/// address selects when it can see where a mask came from (it did so for the DH table scan):
+/// code that selects with a secret mask passes the mask through memory and an opaque function
+/// first (`Montgomery2048.hideFromOptimizer`), and the generated code is checked with objdump.
+/// `equal` compiles to XOR/OR loops whose only branches depend on the length.
 public enum ConstantTime {
     /// True when the buffers are equal; time depends only on the length.
     ///
