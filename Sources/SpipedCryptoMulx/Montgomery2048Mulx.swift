@@ -144,14 +144,6 @@ public enum Montgomery2048Mulx {
         pending = carry1 != carry2
     }
 
-    /// An optimisation barrier: does nothing, but the optimiser must assume it may have read
-    /// and changed the word at `word`, so a mask loaded from there afterwards is an unknown
-    /// value it cannot turn back into a comparison, a branch or an address select.
-    /// `@_optimize(none)` keeps the body opaque (LLVM infers no attributes for an `optnone`
-    /// function); `@inline(never)` keeps the call.
-    @_optimize(none) @inline(never)
-    static func hideFromOptimizer(_ word: UnsafeMutablePointer<UInt64>) {}
-
     // MARK: Rows
 
     /// (x + y + carry, carry out) with the carry as a Bool; written so LLVM emits one `adc`.
@@ -232,7 +224,7 @@ public enum Montgomery2048Mulx {
     /// computed (into `difference`, 32 limbs, followed by one word for the mask) and a mask
     /// picks it when there was no borrow or `topBit` is set. `result` may equal `value`.
     ///
-    /// The mask goes through memory and `hideFromOptimizer` first: without that LLVM turned
+    /// The mask goes through memory and `ConstantTime.hideFromOptimizer` first: without that LLVM turned
     /// the masked select into a `cmov` between the two source addresses followed by one load,
     /// a memory access whose address depends on the secret-dependent "subtract or not".
     @inline(__always)
@@ -250,7 +242,7 @@ public enum Montgomery2048Mulx {
         let noBorrow = UInt64(unsafeBitCast(!borrow, to: UInt8.self))
         let maskWord = difference + 32
         maskWord.pointee = 0 &- (topBit | noBorrow)
-        hideFromOptimizer(maskWord)
+        ConstantTime.hideFromOptimizer(maskWord)
         let useDifference = maskWord.pointee
         for k in 0..<32 {
             result[k] = (difference[k] & useDifference) | (value[k] & ~useDifference)

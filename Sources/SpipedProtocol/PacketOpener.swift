@@ -130,7 +130,6 @@ public final class PacketOpener {
     /// Verifies the 1060-byte packet at `packet` and writes its payload to `output`
     /// (room for 1024 bytes). Returns the payload length.
     private func openPacket(_ packet: UnsafeRawPointer, into output: UnsafeMutableRawPointer) throws(SpipedProtocolError) -> Int {
-        if counterExhausted { throw .packetCounterExhausted }
         let expectedTag = expectedTags.baseAddress!
         PacketFormat.authenticate(authenticator, ciphertext: packet, packetNumber: nextPacketNumber, tag: expectedTag)
         return try openAuthenticatedPacket(packet, expectedTag: UnsafeRawPointer(expectedTag), into: output)

@@ -357,7 +357,7 @@ enum Montgomery2048 {
             // turn the masked select below into a branch or an address select on it.
             let maskWord = difference + 32
             maskWord.pointee = ConstantTime.mask(fromBit: topBit | (borrow ^ 1))
-            Montgomery2048.hideFromOptimizer(maskWord)
+            ConstantTime.hideFromOptimizer(maskWord)
             let useDifference = maskWord.pointee
             for k in 0..<32 {
                 result[k] = ConstantTime.select(useDifference, difference[k], value[k])
@@ -414,7 +414,7 @@ enum Montgomery2048 {
             for entry in 0..<entryCount {
                 selectionMasks[entry] = ConstantTime.equalMask(UInt64(entry), index)
             }
-            Montgomery2048.hideFromOptimizer(selectionMasks)
+            ConstantTime.hideFromOptimizer(selectionMasks)
             for k in 0..<32 { selected[k] = 0 }
             for entry in 0..<entryCount {
                 let mask = selectionMasks[entry]
@@ -425,14 +425,6 @@ enum Montgomery2048 {
             }
         }
     }
-
-    /// An optimisation barrier: does nothing, but the optimiser must assume it may have read
-    /// and changed the memory at `words`, so values loaded from there afterwards are unknown to
-    /// it and mask arithmetic on them cannot be turned back into comparisons and branches.
-    /// `@_optimize(none)` keeps the body opaque (LLVM infers no attributes for an `optnone`
-    /// function); `@inline(never)` keeps the call. Costs one call.
-    @_optimize(none) @inline(never)
-    static func hideFromOptimizer(_ words: UnsafeMutablePointer<UInt64>) {}
 
     // MARK: Exponentiation
 

@@ -4,9 +4,17 @@
 /// inputs, only on their lengths. The compiler may turn mask arithmetic back into branches or
 /// address selects when it can see where a mask came from (it did so for the DH table scan):
 /// code that selects with a secret mask passes the mask through memory and an opaque function
-/// first (`Montgomery2048.hideFromOptimizer`), and the generated code is checked with objdump.
+/// first (`hideFromOptimizer`), and the generated code is checked with objdump.
 /// `equal` compiles to XOR/OR loops whose only branches depend on the length.
 public enum ConstantTime {
+    /// An optimisation barrier for secret masks: does nothing, but the optimiser must assume it
+    /// may have read and changed the memory at `words`, so values loaded from there afterwards
+    /// are unknown to it and mask arithmetic on them cannot be turned back into comparisons,
+    /// branches or address selects. `@_optimize(none)` keeps the body opaque (LLVM infers no
+    /// attributes for an `optnone` function); `@inline(never)` keeps the call. Costs one call.
+    @_optimize(none) @inline(never)
+    public static func hideFromOptimizer(_ words: UnsafeMutablePointer<UInt64>) {}
+
     /// True when the buffers are equal; time depends only on the length.
     ///
     /// Buffers of different lengths are unequal at once (lengths are public). Otherwise every
