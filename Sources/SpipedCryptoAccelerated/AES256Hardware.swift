@@ -3,10 +3,6 @@ import SpipedCryptoVAES
 import _Builtin_intrinsics.intel
 import _Builtin_intrinsics.intel.cpuid
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// AES-256 with the AES-NI instructions (constant time by construction: the CPU does the
 /// S-box lookups in hardware, with no data-dependent memory access or branch).
 ///
