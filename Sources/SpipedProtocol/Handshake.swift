@@ -59,10 +59,18 @@ public final class Handshake {
     private let role: HandshakeRole
     private let options: HandshakeOptions
     private let backend: CryptoBackend
-    private let key: SpipedKey
+    /// The keys this side accepts: one for a client; one or more for a server (rotation, or
+    /// routing by key). Every key is tried on every handshake (see `publicValueArrived`).
+    private let keys: [SpipedKey]
+    /// The key the peer proved it holds (index into `keys`), once its MAC verified.
+    private var matchedKeyIndex: Int?
     /// Our x and y; nil when running fast (y = 1, ySC = 1), and dropped as soon as ySC is
     /// known or the handshake fails, so x is wiped once no pool holds it (forward secrecy).
+    /// A server without a pair given at start takes one only once the client's MAC verified.
     private var keyPair: DHKeyPair?
+    /// Where a server takes its key pair once the client authenticated (the proxy's pool);
+    /// when it returns nil (or is not set) the pair is generated then (2^x mod p: slow).
+    public var keyPairSource: (() -> DHKeyPair?)?
     /// Our nonce (public).
     private let ownNonce: [UInt8]
     private var phase = Phase.awaitingNonce
@@ -75,7 +83,9 @@ public final class Handshake {
     private var outboundWritten = 0
     private var outboundSent = 0
 
-    /// dk1 = dhmacC || dhmacS while waiting for the peer's y (wiped once used).
+    /// dk1 = dhmacC || dhmacS while waiting for the peer's y (wiped once used). A server with
+    /// several keys holds one dk1 per key, concatenated in the order of `keys`, until the
+    /// client's MAC picks one.
     private var handshakeMACKeys: [UInt8] = []
     /// The peer's verified y, kept from completion until `finishKeyAgreement` uses it.
     private var peerPublicValue: [UInt8] = []
@@ -85,17 +95,31 @@ public final class Handshake {
     private var sessionKeys: [UInt8] = []
     private var sessionHandedOut = false
 
-    /// Starts a handshake; the nonce is queued for sending at once.
+    /// Starts a handshake with one key; the nonce is queued for sending at once.
     ///
     /// `nonce` (32 bytes) is injectable for tests; by default it comes from the kernel.
     /// `keyPair` is a pair made ahead of time (the proxy's pool, or a fixed one in tests), used
-    /// for this handshake only; without one, a pair is generated here (2^x mod p: slow).
+    /// for this handshake only. Without one, a client generates its pair here (2^x mod p:
+    /// slow), and a server takes one from `keyPairSource` (or generates it) only once the
+    /// client's MAC has verified, so a stranger without the key costs no exponentiation.
     /// With `options.fast` no key pair is used (a given one is ignored).
     /// Throws `.randomnessUnavailable` when the kernel cannot supply randomness.
-    public init(role: HandshakeRole, key: SpipedKey, options: HandshakeOptions, backend: CryptoBackend = .portable,
+    public convenience init(role: HandshakeRole, key: SpipedKey, options: HandshakeOptions, backend: CryptoBackend = .portable,
+                            nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil) throws(SpipedProtocolError) {
+        try self.init(role: role, keys: [key], options: options, backend: backend, nonce: nonce, keyPair: keyPair)
+    }
+
+    /// Starts a handshake that accepts any of `keys` (a server: key rotation, routing by key);
+    /// a client must pass exactly one key. After completion `authenticatedKeyIndex` says which
+    /// key the peer holds. Every key is tried on every handshake, with no early exit, so the
+    /// time taken does not tell a stranger which key (if any) came close or how many there are
+    /// beyond the count itself. Other parameters as in `init(role:key:...)`.
+    public init(role: HandshakeRole, keys: [SpipedKey], options: HandshakeOptions, backend: CryptoBackend = .portable,
                 nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil) throws(SpipedProtocolError) {
+        precondition(!keys.isEmpty, "a handshake needs at least one key")
+        precondition(role == .server || keys.count == 1, "a client holds exactly one key")
         self.role = role
-        self.key = key
+        self.keys = keys
         self.options = options
         self.backend = backend
         if let nonce {
@@ -114,6 +138,9 @@ public final class Handshake {
             self.keyPair = nil
         } else if let keyPair {
             self.keyPair = keyPair
+        } else if role == .server {
+            // Taken in publicValueArrived, once the client proved it holds a key.
+            self.keyPair = nil
         } else {
             do {
                 self.keyPair = try DHKeyPair.generate(backend: backend)
@@ -148,6 +175,10 @@ public final class Handshake {
     /// True once the peer's message has verified and ours is queued: nothing more is to be
     /// received, and `makeSession()` (after `pendingOutput` is sent) gives the packet layer.
     public var isComplete: Bool { phase == .complete }
+
+    /// Which of the keys given at start the peer proved it holds (0 for a one-key handshake);
+    /// nil until its MAC verified.
+    public var authenticatedKeyIndex: Int? { matchedKeyIndex }
 
     /// True once the session keys have been derived (`finishKeyAgreement()` has run).
     public var isKeyAgreementFinished: Bool { keyAgreementFinished }
@@ -248,7 +279,14 @@ public final class Handshake {
     /// Both nonces are known: dk1 = PBKDF2(K, nC || nS, 1, 64) = dhmacC || dhmacS.
     /// The client sends its `y || HMAC(dhmacC, y)` now; the server waits for the client's.
     private func nonceArrived() {
-        handshakeMACKeys = Handshake.pbkdf2(key: key, salt: nonces(), byteCount: 64, backend: backend)
+        let salt = nonces()
+        handshakeMACKeys = []
+        handshakeMACKeys.reserveCapacity(64 * keys.count)
+        for key in keys {
+            var keyMACKeys = Handshake.pbkdf2(key: key, salt: salt, byteCount: 64, backend: backend)
+            handshakeMACKeys.append(contentsOf: keyMACKeys)
+            SecureWipe.wipe(&keyMACKeys)
+        }
         phase = .awaitingPublicValue
         if role == .client {
             sendPublicValue()
@@ -263,18 +301,42 @@ public final class Handshake {
         let peerValueBytes = UnsafeRawBufferPointer(rebasing: inbound[valueStart..<tagStart])
         let peerTag = UnsafeRawBufferPointer(rebasing: inbound[tagStart..<Handshake.handshakeByteCount])
 
-        // The peer authenticates y with its own half of dk1: dhmacC for the client, dhmacS for the server.
-        let peerMACKeyRange = role == .client ? 32..<64 : 0..<32
+        // The peer authenticates y with its own half of dk1: dhmacC for the client, dhmacS for
+        // the server. With several keys every candidate's MAC is computed and compared, and
+        // the match is folded into masks, so the work and the branches do not depend on which
+        // key matched (only "some key matched" decides what happens next).
+        let peerMACKeyOffset = role == .client ? 32 : 0
         var expectedTag = [UInt8](repeating: 0, count: HMACSHA256.tagByteCount)
-        handshakeMACKeys.withUnsafeBytes { keys in
-            var mac = HMACSHA256(key: UnsafeRawBufferPointer(rebasing: keys[peerMACKeyRange]), backend: backend)
-            mac.update(peerValueBytes)
-            expectedTag.withUnsafeMutableBytes { mac.finalize(into: $0) }
-            mac.wipe()
+        var matchedMask: UInt = 0
+        var matchedIndex: UInt = 0
+        for index in 0..<keys.count {
+            let base = 64 * index + peerMACKeyOffset
+            handshakeMACKeys.withUnsafeBytes { allKeys in
+                var mac = HMACSHA256(key: UnsafeRawBufferPointer(rebasing: allKeys[base..<base + 32]), backend: backend)
+                mac.update(peerValueBytes)
+                expectedTag.withUnsafeMutableBytes { mac.finalize(into: $0) }
+                mac.wipe()
+            }
+            let difference = expectedTag.withUnsafeBytes { ConstantTime.difference($0, peerTag) }
+            // All ones when this tag matched (difference == 0) and no earlier one did.
+            let equalMask = UInt(bitPattern: (Int(difference) &- 1) >> (Int.bitWidth - 1))
+            let firstMatch = equalMask & ~matchedMask
+            matchedIndex |= UInt(index) & firstMatch
+            matchedMask |= equalMask
         }
-        guard expectedTag.withUnsafeBytes({ ConstantTime.equal($0, peerTag) }) else {
+        SecureWipe.wipe(&expectedTag)
+        guard matchedMask != 0 else {
             throw .handshakeAuthenticationFailed
         }
+        let matched = Int(matchedIndex)
+        if keys.count > 1 {
+            // Keep only the matched key's dk1 (the peer holds that key: no secret from a stranger).
+            var selected = Array(handshakeMACKeys[(64 * matched)..<(64 * matched + 64)])
+            SecureWipe.wipe(&handshakeMACKeys)
+            handshakeMACKeys = selected
+            SecureWipe.wipe(&selected)
+        }
+        matchedKeyIndex = matched
 
         let peerValue = [UInt8](peerValueBytes)
         // y = 1 is what a -f peer sends; check it first so -g reports the precise reason.
@@ -288,6 +350,14 @@ public final class Handshake {
         }
 
         if role == .server {
+            if keyPair == nil && !options.fast {
+                // The client proved it holds the key: only now is a key pair worth spending.
+                if let pooled = keyPairSource?() {
+                    keyPair = pooled
+                } else {
+                    keyPair = try DHKeyPair.generate(backend: backend)
+                }
+            }
             sendPublicValue()
         }
         // Both MACs are done: dk1 is no longer needed.
@@ -315,7 +385,7 @@ public final class Handshake {
         keyPair = nil
         var salt = nonces() + sharedValue
         SecureWipe.wipe(&sharedValue)
-        sessionKeys = Handshake.pbkdf2(key: key, salt: salt, byteCount: 128, backend: backend)
+        sessionKeys = Handshake.pbkdf2(key: keys[matchedKeyIndex ?? 0], salt: salt, byteCount: 128, backend: backend)
         SecureWipe.wipe(&salt)
         peerPublicValue = []
     }
@@ -325,6 +395,7 @@ public final class Handshake {
         guard let value = options.fast ? Handshake.one : keyPair?.publicValue else {
             preconditionFailure("the key pair is dropped only after our y was sent")
         }
+        // A client has one key's dk1; a server has only the matched key's left by now.
         let ownMACKeyRange = role == .client ? 0..<32 : 32..<64
         append(value)
         let tagStart = outboundWritten

@@ -1,61 +1,137 @@
 import Glibc
+import SpipedCrypto
 import SpipedProtocol
 import SpipedSystem
 import Synchronization
 
-/// The spiped daemon's engine: accepts on the source, connects each connection to the
-/// target, and encrypts or decrypts between them, on one event loop per CPU.
-public final class Proxy: @unchecked Sendable {
-    private let configuration: ProxyConfiguration
-    private let listener: FileDescriptor
-    /// The socket file to remove at exit when the source is a Unix socket.
-    private let unixSourcePath: String?
-    private let targets: TargetAddressBook
-    private let targetResolved: Bool
-    private let bindAddresses: [SocketAddress]
-    private let stopNotifier: EventNotifier
-    private let hasRun = Atomic<Bool>(false)
+/// Settings of the engine itself, shared by all pipes.
+public struct EngineOptions: Sendable {
+    /// Event-loop threads (shared by all pipes); default: the number of online CPUs.
+    public var eventLoopCount: Int
+    /// The crypto implementation (chosen by the caller).
+    public var backend: CryptoBackend
+    /// Where messages go.
+    public var log: ProxyLog
+    /// After SIGTERM/SIGINT, how long to wait for open connections before exiting anyway
+    /// (nil: as long as they last).
+    public var drainTimeoutSeconds: Double?
 
-    /// The address the proxy listens on (with the port the kernel chose, if port 0 was given).
+    /// Options with one loop per CPU and no drain limit.
+    public init(backend: CryptoBackend, log: ProxyLog) {
+        eventLoopCount = SystemLimits.onlineProcessorCount
+        self.backend = backend
+        self.log = log
+        drainTimeoutSeconds = nil
+    }
+}
+
+/// What a reload changed (pipe names).
+public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
+    /// Pipes that started listening.
+    public var added: [String] = []
+    /// Pipes that stopped accepting (their open connections continue).
+    public var removed: [String] = []
+    /// Pipes whose settings or keys changed (for new connections).
+    public var updated: [String] = []
+    /// Pipes left as they were (keys re-read, same settings).
+    public var unchanged: [String] = []
+
+    /// "reload: 1 added (b), 1 removed (c), 2 updated (a, d), 0 unchanged".
+    public var description: String {
+        func part(_ names: [String], _ what: String) -> String {
+            names.isEmpty ? "0 \(what)" : "\(names.count) \(what) (\(names.joined(separator: ", ")))"
+        }
+        return "reload: " + [part(added, "added"), part(removed, "removed"), part(updated, "updated"),
+                             part(unchanged, "unchanged")].joined(separator: ", ")
+    }
+}
+
+/// The spiped daemon's engine: serves any number of pipes (listeners with their settings) on
+/// one set of event loops (one per CPU) with one key-pair pool, one resolver thread and one
+/// log thread. Each pipe accepts on its source, connects each connection to its target, and
+/// encrypts or decrypts between them.
+///
+/// `apply(pipes:)` (on SIGHUP, through `reloadHandler`) adds, removes and updates pipes while
+/// connections flow: each connection keeps the settings snapshot it was accepted with.
+public final class Proxy: @unchecked Sendable {
+    private let options: EngineOptions
+    private let context: EngineContext
+    private let controlNotifier: EventNotifier
+    private let refresher: TargetRefresher
+    private let hasRun = Atomic<Bool>(false)
+    /// Serialises `apply` (the control thread, or a test).
+    private let reconfiguration = Mutex<Int>(0)
+    /// Set by `requestReload()`; the control thread runs the reload handler.
+    private let reloadRequested = Atomic<Bool>(false)
+    private let handler = Mutex<(@Sendable (Proxy) -> Void)?>(nil)
+
+    /// The address the first pipe listens on (with the port the kernel chose, if port 0).
     public let listeningAddress: SocketAddress
 
-    /// Resolves source and target and binds+listens on the source (so configuration errors
-    /// surface before the caller daemonizes). Starts no threads.
-    ///
-    /// With `waitForDNS`, a target that does not resolve yet is retried in `run()`.
-    public init(configuration: ProxyConfiguration) throws(ProxyError) {
-        guard configuration.eventLoopCount >= 1 else { throw .invalidConfiguration("event loop count must be at least 1") }
-        guard configuration.maxConnections >= 0 else { throw .invalidConfiguration("connection limit must not be negative") }
-        guard configuration.timeoutSeconds > 0 else { throw .invalidConfiguration("timeout must be positive") }
-        self.configuration = configuration
-        do {
-            stopNotifier = try EventNotifier()
-        } catch {
-            throw .system(error)
-        }
+    /// One pipe from a command line (`spiped -e|-d -s -t -k ...`): see `init(pipes:options:)`.
+    public convenience init(configuration: ProxyConfiguration) throws(ProxyError) {
+        var pipe = PipeConfiguration(name: configuration.source.displayText, mode: configuration.mode,
+                                     source: configuration.source,
+                                     routes: [PipeRoute(key: configuration.key, target: configuration.target)],
+                                     handshake: configuration.handshake)
+        pipe.maxConnections = configuration.maxConnections
+        pipe.timeoutSeconds = configuration.timeoutSeconds
+        pipe.resolveIntervalSeconds = configuration.resolveIntervalSeconds
+        pipe.keepAlive = configuration.keepAlive
+        pipe.bindAddress = configuration.bindAddress
+        pipe.waitForDNS = configuration.waitForDNS
+        var options = EngineOptions(backend: configuration.backend,
+                                    log: configuration.proxyLog ?? ProxyLog(minimumLevel: .debug, sink: configuration.log))
+        options.eventLoopCount = configuration.eventLoopCount
+        try self.init(pipes: [pipe], options: options)
+    }
 
-        var initialTargets: [SocketAddress] = []
+    /// Resolves every pipe's source and targets and binds+listens on each source (so
+    /// configuration errors surface before the caller daemonizes). Starts no threads.
+    /// With a pipe's `waitForDNS`, a target that does not resolve yet is retried in `run()`.
+    public init(pipes configurations: [PipeConfiguration], options: EngineOptions) throws(ProxyError) {
+        guard options.eventLoopCount >= 1 else { throw .invalidConfiguration("event loop count must be at least 1") }
+        guard !configurations.isEmpty else { throw .invalidConfiguration("no pipe to run") }
+        self.options = options
         do {
-            initialTargets = try AddressResolver.resolve(configuration.target)
-        } catch {
-            if !configuration.waitForDNS { throw .addressResolutionFailed(error) }
-        }
-        targetResolved = !initialTargets.isEmpty
-        do {
-            targets = try TargetAddressBook(target: configuration.target, initial: initialTargets, log: configuration.log)
+            controlNotifier = try EventNotifier()
+            refresher = try TargetRefresher()
         } catch {
             throw .system(error)
         }
-        if let bind = configuration.bindAddress {
-            do {
-                bindAddresses = try AddressResolver.resolve(bind, passive: true)
-            } catch {
-                throw .addressResolutionFailed(error)
+        let needsPool = configurations.contains { !$0.handshake.fast }
+        let pool: DHKeyPairPool?
+        do {
+            pool = needsPool ? try DHKeyPairPool(capacity: 4 * options.eventLoopCount, backend: options.backend) : nil
+        } catch {
+            throw .system(error)
+        }
+        context = EngineContext(log: options.log, keyPairPool: pool, backend: options.backend, controlNotifier: controlNotifier)
+        var pipes: [Pipe] = []
+        do throws(ProxyError) {
+            for configuration in configurations {
+                pipes.append(try Proxy.makePipe(configuration, identifier: pipes.count + 1, options: options))
             }
-        } else {
-            bindAddresses = []
+        } catch {
+            for pipe in pipes { pipe.closeListener() }
+            throw error
         }
+        listeningAddress = pipes[0].listeningAddress
+        nextPipeIdentifier = pipes.count + 1
+        context.publish(pipes: pipes)
+    }
 
+    deinit {
+        if !hasRun.load(ordering: .relaxed) {
+            for pipe in context.pipes.list { pipe.closeListener() }
+        }
+    }
+
+    private var nextPipeIdentifier = 1
+
+    /// Builds a pipe: settings (targets resolved) and a listening socket on its source.
+    private static func makePipe(_ configuration: PipeConfiguration, identifier: Int, options: EngineOptions) throws(ProxyError) -> Pipe {
+        let settings = try PipeSettings(configuration, backend: options.backend, log: options.log)
         let sourceAddresses: [SocketAddress]
         do {
             sourceAddresses = try AddressResolver.resolve(configuration.source, passive: true)
@@ -63,18 +139,16 @@ public final class Proxy: @unchecked Sendable {
             throw .addressResolutionFailed(error)
         }
         let source = sourceAddresses[0]
-        listener = try Proxy.listen(on: source, written: configuration.source.displayText)
-        unixSourcePath = source.unixPath
+        let listener = try Proxy.listen(on: source, written: configuration.source.displayText)
+        let bound: SocketAddress
         do {
-            listeningAddress = try listener.localAddress()
+            bound = try listener.localAddress()
         } catch {
             listener.close()
             throw .system(error)
         }
-    }
-
-    deinit {
-        if !hasRun.load(ordering: .relaxed) { listener.close() }
+        return Pipe(identifier: identifier, source: configuration.source, listener: listener, listeningAddress: bound,
+                    unixSourcePath: source.unixPath, settings: settings)
     }
 
     /// Creates, binds and listens on a non-blocking socket. A Unix socket file left by a dead
@@ -111,22 +185,130 @@ public final class Proxy: @unchecked Sendable {
         return false
     }
 
-    /// Starts the event loops and serves until SIGTERM/SIGINT (or `requestStop()`); then stops
-    /// accepting, waits for open connections to finish, removes a Unix-socket source file, returns.
+    /// Removes a pipe's Unix-socket file (when the pipe ends).
+    private static func removeSourceFile(of pipe: Pipe) {
+        if let path = pipe.unixSourcePath { try? unlinkFile(path) }
+    }
+
+    // MARK: - Reload
+
+    /// Called on the control thread when SIGHUP arrives (or `requestReload()`): typically
+    /// re-reads the configuration and calls `apply(pipes:)`. Set it before `run()`.
+    public var reloadHandler: (@Sendable (Proxy) -> Void)? {
+        get { handler.withLock { $0 } }
+        set { handler.withLock { $0 = newValue } }
+    }
+
+    /// Asks the control thread to run `reloadHandler` (as SIGHUP does). Any thread.
+    public func requestReload() {
+        reloadRequested.store(true, ordering: .releasing)
+        controlNotifier.signal()
+    }
+
+    /// Makes the running pipes match `configurations`: pipes are matched by source; a matched
+    /// pipe takes the new settings (name, keys, targets, limits) for connections accepted from
+    /// now on; a source not served yet gets a new listener; a pipe whose source is gone stops
+    /// accepting, and its open connections continue until they end. Open connections are never
+    /// touched: they keep the keys and target they started with.
     ///
-    /// SIGTERM and SIGINT are blocked in the calling thread (and so in every thread it starts)
-    /// and read from a signalfd; SIGPIPE is ignored. Call it once, from the main thread before
-    /// any other thread exists, so that no thread is left where a process-wide SIGTERM could
-    /// take its default action.
+    /// All or nothing: every new setting is built and every new listener bound first; if
+    /// anything fails, the running pipes are left exactly as they were and the error is thrown.
+    @discardableResult
+    public func apply(pipes configurations: [PipeConfiguration]) throws(ProxyError) -> ReloadSummary {
+        try reconfiguration.withLock { _ throws(ProxyError) -> ReloadSummary in
+            try applyLocked(configurations)
+        }
+    }
+
+    private func applyLocked(_ configurations: [PipeConfiguration]) throws(ProxyError) -> ReloadSummary {
+        guard !configurations.isEmpty else { throw .invalidConfiguration("no pipe to run") }
+        let current = context.pipes.list.filter { !$0.isRetired }
+        var summary = ReloadSummary()
+        var updates: [(Pipe, PipeSettings)] = []
+        var created: [Pipe] = []
+        var kept: Set<ObjectIdentifier> = []
+        do throws(ProxyError) {
+            for configuration in configurations {
+                if let existing = current.first(where: { $0.source == configuration.source }) {
+                    let previous = existing.settings
+                    let settings = try PipeSettings(configuration, backend: options.backend, log: options.log, reusing: previous)
+                    updates.append((existing, settings))
+                    kept.insert(ObjectIdentifier(existing))
+                    if Proxy.sameSettings(previous, settings) {
+                        summary.unchanged.append(settings.name)
+                    } else {
+                        summary.updated.append(settings.name)
+                    }
+                } else {
+                    let pipe = try Proxy.makePipe(configuration, identifier: nextPipeIdentifier, options: options)
+                    nextPipeIdentifier += 1
+                    created.append(pipe)
+                    summary.added.append(configuration.name)
+                }
+            }
+        } catch {
+            for pipe in created {
+                pipe.closeListener()
+                Proxy.removeSourceFile(of: pipe)
+            }
+            throw error
+        }
+        // Everything is ready: swap the settings, retire what is gone, publish the new list.
+        for (pipe, settings) in updates { pipe.replaceSettings(settings) }
+        var retiredNow: [Pipe] = []
+        for pipe in current where !kept.contains(ObjectIdentifier(pipe)) {
+            pipe.retire()
+            Proxy.removeSourceFile(of: pipe)
+            retiredNow.append(pipe)
+            summary.removed.append(pipe.name)
+        }
+        let stillRetiring = context.pipes.list.filter { $0.isRetired }
+        context.publish(pipes: updates.map(\.0) + created + stillRetiring + retiredNow)
+        refresher.replace(with: (updates.map(\.1) + created.map(\.settings)).flatMap(\.refreshedTargets))
+        return summary
+    }
+
+    /// Whether two snapshots would treat a new connection the same way.
+    private static func sameSettings(_ a: PipeSettings, _ b: PipeSettings) -> Bool {
+        a.name == b.name && a.mode == b.mode && a.handshake == b.handshake && a.maxConnections == b.maxConnections
+            && a.timeoutNanoseconds == b.timeoutNanoseconds && a.keepAlive == b.keepAlive
+            && a.bindAddresses == b.bindAddresses
+            && a.targets.map(\.target) == b.targets.map(\.target)
+            && a.keys.count == b.keys.count
+            && zip(a.keys, b.keys).allSatisfy { $0.isSameKey(as: $1) }
+    }
+
+    /// Closes the listeners of retired pipes once every running loop has dropped them.
+    private func collectRetiredPipes(loops: [EventLoop]) {
+        let (pipes, version) = context.pipes
+        guard pipes.contains(where: \.isRetired) else { return }
+        guard loops.allSatisfy({ $0.syncedVersion >= version || $0.hasFinished }) else { return }
+        reconfiguration.withLock { _ in
+            let (latest, latestVersion) = context.pipes
+            guard latestVersion == version else { return }
+            for pipe in latest where pipe.isRetired { pipe.closeListener() }
+            context.publish(pipes: latest.filter { !$0.isRetired })
+        }
+    }
+
+    // MARK: - Running
+
+    /// Starts the event loops and serves until SIGTERM/SIGINT (or `requestStop()`); then stops
+    /// accepting, waits for open connections to finish (a second SIGTERM/SIGINT, or the drain
+    /// timeout, ends the wait at once), removes Unix-socket source files, and returns.
+    /// SIGHUP runs `reloadHandler`.
+    ///
+    /// SIGTERM, SIGINT and SIGHUP are blocked in the calling thread (and so in every thread it
+    /// starts) and read from a signalfd; SIGPIPE is ignored. Call it once, from the main thread
+    /// before any other thread exists, so that no thread is left where a process-wide signal
+    /// could take its default action.
     public func run() throws(ProxyError) {
         guard !hasRun.exchange(true, ordering: .relaxed) else { throw .invalidConfiguration("run() called twice") }
-        defer {
-            listener.close()
-            if let unixSourcePath { try? unlinkFile(unixSourcePath) }
-        }
         TerminationSignals.ignoreBrokenPipe()
         TerminationSignals.blockInCallingThread()
         defer { TerminationSignals.unblockInCallingThread() }
+        options.log.start()
+        defer { options.log.stop() }
 
         let signals: SignalReader
         let waiter: Epoll
@@ -134,65 +316,41 @@ public final class Proxy: @unchecked Sendable {
             signals = try TerminationSignals.makeReader()
             waiter = try Epoll(maximumEvents: 4)
             try waiter.add(signals.descriptor, events: .readable, token: 1)
-            try waiter.add(stopNotifier.descriptor, events: .readable, token: 2)
+            try waiter.add(controlNotifier.descriptor, events: .readable, token: 2)
         } catch {
             throw .system(error)
         }
-
-        if !targetResolved {
-            // -D: keep trying until the name resolves; a stop request ends the wait.
-            let resolver: SystemThread
-            do {
-                resolver = try SystemThread(name: "spiped-dns") { [targets] in _ = targets.waitUntilResolved() }
-            } catch {
-                throw .system(error)
+        defer {
+            for pipe in context.pipes.list {
+                pipe.closeListener()
+                Proxy.removeSourceFile(of: pipe)
             }
-            var stopEarly = false
-            while !stopEarly {
-                if !targets.current.isEmpty { break }
-                _ = try? waiter.wait(timeoutMilliseconds: 200) { event in
-                    if event.token == 1 || event.token == 2 { stopEarly = true }
-                }
-            }
-            if stopEarly {
-                targets.stop()
-                resolver.join()
-                return
-            }
-            resolver.join()
         }
 
-        // Each connection holds two descriptors; warn when -n cannot be reached (EMFILE is survived anyway).
-        if let fileLimit = SystemLimits.openFileLimit, configuration.maxConnections > 0,
-           2 * configuration.maxConnections + 16 > fileLimit {
-            configuration.log(.warning, "open file limit \(fileLimit) is too low for \(configuration.maxConnections) connections (each uses two descriptors)")
+        // -D: targets that did not resolve at start are retried until they do; a stop request ends the wait.
+        if !waitForUnresolvedTargets(waiter: waiter, signals: signals) { return }
+
+        let initialPipes = context.pipes.list
+        let limit = initialPipes.reduce(0) { $0 + 2 * $1.settings.maxConnections }
+        if let fileLimit = SystemLimits.openFileLimit, !initialPipes.contains(where: { $0.settings.maxConnections == 0 }),
+           limit + 16 > fileLimit {
+            options.log.log(.warning, "open file limit \(fileLimit) is too low for \(limit / 2) connections (each uses two descriptors)")
         }
 
         var helpers: [(thread: SystemThread, stop: () -> Void)] = []
         var loopThreads: [SystemThread] = []
         var loops: [EventLoop] = []
-        let pool: DHKeyPairPool?
         do {
-            pool = configuration.handshake.fast ? nil : try DHKeyPairPool(capacity: 4 * configuration.eventLoopCount,
-                                                                                   backend: configuration.backend)
-        } catch {
-            throw .system(error)
-        }
-        let context = ProxyContext(configuration: configuration, listener: listener, targets: targets,
-                                   bindAddresses: bindAddresses, keyPairPool: pool, stopNotifier: stopNotifier)
-        currentContext.withLock { $0 = context }
-        do {
-            for index in 0..<configuration.eventLoopCount {
-                loops.append(try EventLoop(context: context, name: "\(configuration.mode == .encrypt ? "encrypt" : "decrypt") loop \(index)"))
+            for index in 0..<options.eventLoopCount {
+                loops.append(try EventLoop(context: context, name: "loop \(index)"))
             }
             context.register(loops: loops)
-            if let pool {
+            if let pool = context.keyPairPool {
                 helpers.append((try SystemThread(name: "spiped-dhpool") { pool.fill() }, { pool.stop() }))
             }
-            if let interval = configuration.resolveIntervalSeconds, AddressResolver.needsPeriodicResolution(configuration.target) {
-                let targets = self.targets
-                helpers.append((try SystemThread(name: "spiped-dns") { targets.refreshPeriodically(interval: interval) }, { targets.stop() }))
-            }
+            refresher.replace(with: initialPipes.flatMap { $0.settings.refreshedTargets })
+            let refresher = self.refresher
+            helpers.append((try SystemThread(name: "spiped-dns") { refresher.run() }, { refresher.stop() }))
             for (index, loop) in loops.enumerated() {
                 loopThreads.append(try SystemThread(name: "spiped-loop\(index)") { loop.run() })
             }
@@ -206,27 +364,67 @@ public final class Proxy: @unchecked Sendable {
             }
             throw .system(error)
         }
+        for pipe in initialPipes {
+            options.log.log(.notice, "\(pipe.name): listening on \(pipe.source.displayText): \(pipe.settings.summary); \(loops.count) event loops")
+        }
 
+        // Serve: signals, reload requests, and the clean-up of retired pipes.
         var stopping = false
         while !stopping {
+            var reload = false
             do {
-                try waiter.wait(timeoutMilliseconds: -1) { event in
-                    if event.token == 1, let signal = signals.next() {
-                        configuration.log(.info, "received signal \(signal); no new connections, exiting once open connections close")
-                        stopping = true
+                try waiter.wait(timeoutMilliseconds: 1000) { event in
+                    if event.token == 1 {
+                        while let signal = signals.next() {
+                            if signal == SIGHUP { reload = true } else { stopping = true }
+                        }
                     } else if event.token == 2 {
-                        stopNotifier.waitAndReset()
-                        stopping = true
+                        controlNotifier.waitAndReset()
+                        if context.isStopping { stopping = true }
                     }
                 }
             } catch {
                 stopping = true
             }
+            if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) { reload = true }
+            if reload && !stopping, let reloadHandler { reloadHandler(self) }
+            collectRetiredPipes(loops: loops)
         }
+
+        // Drain: stop listening now, so new clients are refused at once instead of waiting in
+        // the backlog until we exit (shutdown keeps the descriptor valid for the loops).
+        let open = context.openConnectionCount
+        options.log.log(.notice, "stopping: no new connections; draining \(open) open connection\(open == 1 ? "" : "s")")
         context.beginStopping()
-        // Stop listening now, so new clients are refused at once instead of waiting in the
-        // backlog until we exit (shutdown keeps the descriptor valid for the loops).
-        _ = listener.shutdownResult(.both)
+        for pipe in context.pipes.list { _ = pipe.listener.shutdownResult(.both) }
+        let drainDeadline = options.drainTimeoutSeconds.map { MonotonicClock.nanoseconds &+ UInt64(max($0, 0) * 1e9) }
+        var abandoned = false
+        while context.finishedLoops < loops.count {
+            var timeout: Int32 = 1000
+            if let drainDeadline {
+                let now = MonotonicClock.nanoseconds
+                if now >= drainDeadline {
+                    options.log.log(.notice, "drain timeout reached; exiting with \(context.openConnectionCount) connections open")
+                    abandoned = true
+                    break
+                }
+                timeout = Int32(clamping: min(1000, (drainDeadline - now) / 1_000_000 + 1))
+            }
+            var again = false
+            _ = try? waiter.wait(timeoutMilliseconds: timeout) { event in
+                if event.token == 1 {
+                    while let signal = signals.next() { if signal != SIGHUP { again = true } }
+                } else if event.token == 2 {
+                    controlNotifier.waitAndReset()
+                }
+            }
+            if again {
+                options.log.log(.notice, "second stop signal: exiting now with \(context.openConnectionCount) connections open")
+                abandoned = true
+                break
+            }
+        }
+        if abandoned { return }
         for thread in loopThreads { thread.join() }
         for helper in helpers {
             helper.stop()
@@ -235,15 +433,41 @@ public final class Proxy: @unchecked Sendable {
         if let failure = loops.compactMap(\.failure).first { throw failure }
     }
 
+    /// With `-D`: waits until every target resolved; false if a stop came first.
+    private func waitForUnresolvedTargets(waiter: Epoll, signals: SignalReader) -> Bool {
+        let unresolved = context.pipes.list.flatMap { $0.settings.targets }.filter { $0.current.isEmpty }
+        guard !unresolved.isEmpty else { return true }
+        var resolvers: [SystemThread] = []
+        for book in unresolved {
+            if let thread = try? SystemThread(name: "spiped-dns", { _ = book.waitUntilResolved() }) { resolvers.append(thread) }
+        }
+        var stopEarly = false
+        while !stopEarly {
+            if unresolved.allSatisfy({ !$0.current.isEmpty }) { break }
+            _ = try? waiter.wait(timeoutMilliseconds: 200) { event in
+                if event.token == 1 {
+                    while let signal = signals.next() { if signal != SIGHUP { stopEarly = true } }
+                } else if event.token == 2 {
+                    controlNotifier.waitAndReset()
+                    if context.isStopping { stopEarly = true }
+                }
+            }
+        }
+        if stopEarly { for book in unresolved { book.stop() } }
+        for thread in resolvers { thread.join() }
+        return !stopEarly
+    }
+
     /// Asks `run()` to stop accepting, let open connections finish, and return. Any thread.
     public func requestStop() {
-        stopNotifier.signal()
+        context.beginStopping()
     }
 
-    /// Connections open right now (for tests and monitoring); 0 before `run()`.
-    public var openConnectionCount: Int {
-        currentContext.withLock { $0?.openConnectionCount ?? 0 }
-    }
+    /// Connections open right now across all pipes (for tests and monitoring).
+    public var openConnectionCount: Int { context.openConnectionCount }
 
-    private let currentContext = Mutex<ProxyContext?>(nil)
+    /// The names and bound addresses of the pipes accepting now (for tests and logs).
+    public var listeningPipes: [(name: String, address: SocketAddress)] {
+        context.pipes.list.filter { !$0.isRetired }.map { ($0.name, $0.listeningAddress) }
+    }
 }

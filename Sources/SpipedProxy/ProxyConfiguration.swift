@@ -4,8 +4,12 @@ import SpipedSystem
 
 /// How serious a message from the proxy is.
 public enum ProxyLogLevel: Sendable {
-    /// Routine information.
+    /// Details for debugging (backend choices, each connection's steps).
+    case debug
+    /// Routine information (each connection's end, at `--log-level info`).
     case info
+    /// Life-cycle events: start-up, reload, shutdown. Shown unless only errors are wanted.
+    case notice
     /// Something went wrong with one connection, or a limit was reached; the proxy continues.
     case warning
     /// Something went wrong with the proxy as a whole.
@@ -50,6 +54,9 @@ public struct ProxyConfiguration: Sendable {
     public var eventLoopCount: Int
     /// Where warnings and information go (default: standard error).
     public var log: @Sendable (ProxyLogLevel, String) -> Void
+    /// A log to use instead of `log` (with its level and aggregation); nil: one is made
+    /// around `log` that passes every level.
+    public var proxyLog: ProxyLog?
 
     /// A configuration with spiped's defaults for everything not given.
     public init(mode: Mode, source: AddressSpec, target: AddressSpec, key: SpipedKey,
@@ -68,13 +75,14 @@ public struct ProxyConfiguration: Sendable {
         waitForDNS = false
         eventLoopCount = SystemLimits.onlineProcessorCount
         log = ProxyConfiguration.logToStandardError
+        proxyLog = nil
     }
 
     /// The default log sink: one line per message on standard error.
     public static let logToStandardError: @Sendable (ProxyLogLevel, String) -> Void = { level, message in
         let prefix: String
         switch level {
-        case .info: prefix = "spiped: "
+        case .debug, .info, .notice: prefix = "spiped: "
         case .warning: prefix = "spiped: warning: "
         case .error: prefix = "spiped: error: "
         }

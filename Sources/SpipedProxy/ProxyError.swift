@@ -19,6 +19,11 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     case connectionReset
     /// Some other system call failed.
     case system(SystemError)
+    /// The encrypted stream ended in the middle of a packet; the verified packets before the
+    /// cut were delivered and the plaintext side was reset.
+    case truncatedStream
+    /// (Client end) the server closed or reset the connection during the handshake.
+    case handshakeRefusedByServer
 
     /// A sentence for users.
     public var description: String {
@@ -39,14 +44,39 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
             return "connection reset by peer"
         case .system(let failure):
             return failure.description
+        case .truncatedStream:
+            return "the encrypted stream was cut in the middle of a packet; delivered the verified data and reset the other side"
+        case .handshakeRefusedByServer:
+            return "handshake refused by the server: the key files probably differ (or the server requires forward secrecy), or the target is not a spiped -d"
+        }
+    }
+
+    /// A short name of the kind of failure, for aggregating repeated log lines and metrics.
+    var aggregationCause: String {
+        switch self {
+        case .invalidConfiguration: return "configuration"
+        case .addressResolutionFailed: return "resolve"
+        case .listenFailed: return "listen"
+        case .connectFailed: return "target-connect"
+        case .timedOut: return "timeout"
+        case .protocolFailure(.handshakeAuthenticationFailed): return "handshake-authentication"
+        case .protocolFailure(.forwardSecrecyRequired): return "forward-secrecy"
+        case .protocolFailure(.truncated): return "handshake-truncated"
+        case .protocolFailure(.publicValueRejected): return "public-value"
+        case .protocolFailure(.packetAuthenticationFailed): return "packet-authentication"
+        case .protocolFailure: return "protocol"
+        case .connectionReset: return "reset"
+        case .system: return "system"
+        case .truncatedStream: return "stream-truncated"
+        case .handshakeRefusedByServer: return "handshake-refused"
         }
     }
 
     private static func describe(_ failure: SpipedProtocolError) -> String {
         switch failure {
-        case .handshakeAuthenticationFailed: return "handshake failed (the peer uses a different key)"
+        case .handshakeAuthenticationFailed: return "handshake did not authenticate (a different key, or not a spiped client)"
         case .packetAuthenticationFailed: return "packet authentication failed"
-        case .truncated: return "connection closed in the middle of a message"
+        case .truncated: return "connection closed during the handshake"
         case .forwardSecrecyRequired: return "peer does not provide forward secrecy (-f) but -g is set"
         default: return "\(failure)"
         }

@@ -36,18 +36,14 @@ public enum SpipeClient {
             throw .addressResolutionFailed(error)
         }
 
-        var configuration = ProxyConfiguration(mode: .encrypt, source: target, target: target, key: key,
-                                               handshake: handshake, backend: backend)
-        configuration.keepAlive = keepAlive
-        configuration.timeoutSeconds = timeoutSeconds
-        configuration.resolveIntervalSeconds = nil
-        configuration.log = { _, _ in }   // failures are thrown, not logged
-
         let outcome = Mutex<ProxyError?>(nil)
         do {
-            let targets = try TargetAddressBook(target: target, initial: addresses, log: configuration.log)
-            let context = ProxyContext(configuration: configuration, listener: nil, targets: targets,
-                                       bindAddresses: bindAddresses, keyPairPool: nil, stopNotifier: nil)
+            let targets = try TargetAddressBook(target: target, initial: addresses, log: { _, _ in })
+            let settings = PipeSettings(spipeTarget: targets, key: key, handshake: handshake, backend: backend,
+                                        keepAlive: keepAlive, timeoutSeconds: timeoutSeconds, bindAddresses: bindAddresses)
+            // Failures are thrown, not logged.
+            let context = EngineContext(log: ProxyLog(minimumLevel: .error, sink: { _, _ in }), keyPairPool: nil,
+                                        backend: backend, controlNotifier: nil)
             let loop = try EventLoop(context: context, name: "spipe")
             loop.onConnectionEnd = { end in outcome.withLock { $0 = end } }
 
@@ -57,7 +53,7 @@ public enum SpipeClient {
             fromInput.detach()   // may stay blocked reading a terminal; the process exits anyway
             let toOutput = try SystemThread(name: "spipe-stdout") { copyOutput(from: bridgeEnd, to: output) }
 
-            loop.adopt(applicationSide: engineEnd, peerDescription: "standard input")
+            loop.adopt(applicationSide: engineEnd, peerDescription: "standard input", pipe: nil, settings: settings)
             loop.run()
             toOutput.join()
         } catch {

@@ -1,16 +1,18 @@
 import Glibc
 
-/// The termination signals spiped handles: `SIGTERM` and `SIGINT`.
+/// The signals the spiped daemon handles itself: `SIGTERM` and `SIGINT` (drain and stop) and
+/// `SIGHUP` (reload).
 public enum TerminationSignals {
     private static func makeSet() -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGHUP)
         return set
     }
 
-    /// Blocks SIGTERM and SIGINT in the calling thread (`pthread_sigmask`); threads created
+    /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (`pthread_sigmask`); threads created
     /// afterwards inherit the mask, so the signals stay pending for a `SignalReader`.
     public static func blockInCallingThread() {
         var set = makeSet()
@@ -29,7 +31,7 @@ public enum TerminationSignals {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    /// A non-blocking `signalfd(2)` for SIGTERM and SIGINT (block them first).
+    /// A non-blocking `signalfd(2)` for SIGTERM, SIGINT and SIGHUP (block them first).
     public static func makeReader() throws(SystemError) -> SignalReader {
         var set = makeSet()
         let flags = LinuxConstants.descriptorNonBlocking | LinuxConstants.descriptorCloseOnExec

@@ -145,6 +145,14 @@ extension FileDescriptor {
         try setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: enabled ? 1 : 0, label: "SO_REUSEADDR")
     }
 
+    /// `SO_LINGER` with a zero timeout: the next `close` sends a reset (RST) instead of a FIN
+    /// and discards unsent data, so the peer cannot take the stream for a complete one.
+    public func setLingerReset() throws(SystemError) {
+        var value = linger(l_onoff: 1, l_linger: 0)
+        let result = setsockopt(rawValue, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))
+        guard result == 0 else { throw SystemError("setsockopt(SO_LINGER)", Errno(rawValue: errno)) }
+    }
+
     /// `getsockname(2)`: the local address (e.g. the port the kernel chose for port 0).
     public func localAddress() throws(SystemError) -> SocketAddress {
         var storage = sockaddr_storage()

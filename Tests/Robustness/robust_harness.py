@@ -285,8 +285,14 @@ class TamperingRelay(ThreadedServer):
 
     def _pump_packets(self, client, server, damage):
         try:
-            handshake = self._read_exactly(client, HANDSHAKE_BYTES)
+            # The nonce first: a server may wait for it before sending its own, and the
+            # client sends the rest of its handshake only after the server's nonce.
+            handshake = self._read_exactly(client, 32)
             server.sendall(handshake)
+            if len(handshake) == 32:
+                rest = self._read_exactly(client, HANDSHAKE_BYTES - 32)
+                server.sendall(rest)
+                handshake += rest
             if len(handshake) < HANDSHAKE_BYTES:
                 server.shutdown(socket.SHUT_WR)
                 return

@@ -34,9 +34,11 @@ final class ProxyResourceTests: XCTestCase {
         XCTAssertTrue(warned, "\(log.all)")
         XCTAssertEqual(log.warnings(containing: "accept").count, 1, "logged once per episode")
 
-        // Every client is served: the server's handshake nonce (32 bytes) arrives.
+        // Every client is served: once it sent its nonce, the server's nonce (32 bytes) arrives
+        // (a server says nothing to a client that has sent nothing).
         for client in clients {
             TestNetwork.setReceiveTimeout(client, seconds: 5)
+            try TestNetwork.send([UInt8](repeating: 7, count: 32), to: client)
             XCTAssertEqual(try TestNetwork.receive(32, from: client).count, 32)
         }
     }

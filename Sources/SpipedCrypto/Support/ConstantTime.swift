@@ -28,6 +28,18 @@ public enum ConstantTime {
         return difference == 0
     }
 
+    /// The OR of the XORs of the byte pairs: 0 exactly when the buffers are equal (same length
+    /// required; lengths are public). No early exit, so the time depends only on the length;
+    /// the caller turns the result into a mask without branching on it.
+    public static func difference(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> UInt8 {
+        precondition(a.count == b.count, "constant-time difference of buffers of different lengths")
+        var difference: UInt8 = 0
+        for index in 0..<a.count {
+            difference |= a[index] ^ b[index]
+        }
+        return difference
+    }
+
     /// True when the arrays are equal; time depends only on the length.
     public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         a.withUnsafeBytes { aBytes in

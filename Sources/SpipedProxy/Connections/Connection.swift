@@ -43,10 +43,17 @@ final class Connection {
 
     /// Index in the loop's connection table.
     let slot: Int
-    /// Distinguishes this connection from earlier ones in the same slot (stale epoll events).
+    /// Distinguishes this connection from earlier ones in the same slot (stale epoll events);
+    /// 31 bits (see `EventLoop.generationMask`).
     let generation: UInt32
+    /// The pipe it was accepted on (nil for `spipe`'s connection).
+    let pipe: Pipe?
+    /// The pipe's settings when it was accepted: this connection keeps them for its whole life.
+    let settings: PipeSettings
     /// The accepting peer, for log messages.
     let peerDescription: String
+    /// When it was accepted (monotonic nanoseconds).
+    let acceptedAt: UInt64
     /// When the setup phases must be over (monotonic nanoseconds).
     let deadline: UInt64
 
@@ -79,19 +86,37 @@ final class Connection {
     /// End of file was read on the encrypted socket and forwarded as `shutdown(SHUT_WR)`.
     var encryptedInputEnded = false
 
+    /// The target: the only one of an encrypt pipe, or (decrypt) the one routed to by the key
+    /// the client authenticated with; nil until known.
+    var targetBook: TargetAddressBook?
     /// Target addresses being tried, and the next one to try.
     var targetAddresses: [SocketAddress] = []
     var nextTargetAddress = 0
     var lastConnectError: SystemError?
 
+    /// The encrypted stream ended in the middle of a packet: once the verified packets before
+    /// it are delivered, the plaintext side is reset (not closed with a FIN), so the receiver
+    /// cannot take the cut stream for a complete one.
+    var encryptedInputTruncated = false
+
     /// Already in the loop's list of connections to revisit (more input was left unread).
     var isQueuedForAnotherTurn = false
 
-    init(slot: Int, generation: UInt32, peerDescription: String, deadline: UInt64, phase: Phase) {
+    /// True while a decrypt connection's peer has not proved it holds a key (the handshake
+    /// has not verified its MAC): such connections may be evicted at the connection limit.
+    var isUnauthenticated: Bool {
+        settings.mode == .decrypt && phase == .handshaking && !(handshake?.isComplete ?? false)
+    }
+
+    init(slot: Int, generation: UInt32, pipe: Pipe?, settings: PipeSettings, peerDescription: String,
+         acceptedAt: UInt64, phase: Phase) {
         self.slot = slot
         self.generation = generation
+        self.pipe = pipe
+        self.settings = settings
         self.peerDescription = peerDescription
-        self.deadline = deadline
+        self.acceptedAt = acceptedAt
+        deadline = acceptedAt &+ settings.timeoutNanoseconds
         self.phase = phase
     }
 }
@@ -102,4 +127,6 @@ enum ConnectionEnd: Error {
     case reset
     /// A real failure, logged as a warning with the peer's address.
     case failed(ProxyError)
+    /// Dropped unauthenticated at the connection limit to admit a newer connection.
+    case evicted
 }

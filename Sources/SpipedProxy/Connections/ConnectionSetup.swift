@@ -1,0 +1,341 @@
+import SpipedProtocol
+import SpipedSystem
+
+/// Connection setup: accepting (with the connection limit and its eviction policy), connecting
+/// to the target, and the handshake. Everything runs on the owning loop's thread.
+///
+/// **At the connection limit (`-n`) a decrypt pipe evicts.** Connections that have not proved
+/// they hold a key cost a stranger nothing to open, so they must not be able to lock key
+/// holders out: when a decrypt pipe is full, the loop accepts the new connection anyway and
+/// closes one of its own connections of that pipe that has not authenticated yet: the oldest
+/// that has sent nothing at all, else the oldest still in its handshake. Authenticated
+/// connections are never evicted. If the loop has no such connection, it stops accepting on
+/// that pipe until a connection closes (as encrypt pipes always do).
+extension EventLoop {
+    // MARK: - Accepting
+
+    func acceptConnections(pipeIdentifier identifier: Int) {
+        guard let entry = listeners[identifier], case .listening = entry.state else { return }
+        let pipe = entry.pipe
+        for _ in 0..<Self.acceptsPerWakeup {
+            if context.isStopping || pipe.isRetired {
+                pauseListening(identifier, as: .pausedAtLimit)
+                return
+            }
+            let settings = pipe.settings
+            var victim: Connection?
+            if !pipe.reserveConnection(limit: settings.maxConnections) {
+                victim = settings.evictsUnauthenticatedAtLimit ? oldestUnauthenticated(of: pipe) : nil
+                guard victim != nil else {
+                    pauseListening(identifier, as: .pausedAtLimit)
+                    if pipe.shouldWarnLimitReached() {
+                        context.log.log(.warning, "\(settings.name): connection limit (\(settings.maxConnections)) reached; not accepting new connections until one closes")
+                    }
+                    // A connection may have closed between the check and the pause.
+                    if pipe.hasRoom(limit: settings.maxConnections) { resumeListening(identifier) }
+                    return
+                }
+            }
+            switch pipe.listener.acceptResult() {
+            case .success(let (fd, peer)):
+                pipe.acceptSucceeded()
+                if let victim {
+                    // Make room: the oldest stranger goes, the newcomer takes its place.
+                    close(victim, end: .evicted)
+                    pipe.forceReserveConnection()
+                    context.log.connectionFailed(
+                        key: "\(settings.name)\u{0}evicted",
+                        text: "\(settings.name): connection limit (\(settings.maxConnections)) reached: dropped an unauthenticated connection from \(victim.peerDescription) to admit a new one",
+                        summary: "\(settings.name): dropped unauthenticated connections at the connection limit (\(settings.maxConnections))")
+                }
+                adopt(accepted: fd, peer: peer, pipe: pipe, settings: settings)
+            case .failure(let errno):
+                if victim == nil { _ = pipe.releaseConnection(limit: settings.maxConnections) }
+                if errno == .wouldBlock { return }
+                if errno == .connectionAborted || errno == .protocolError || errno == .interrupted { continue }
+                // Stopping or retired: the listener was shut down under us (EINVAL); not a failure.
+                if context.isStopping || pipe.isRetired {
+                    pauseListening(identifier, as: .pausedAtLimit)
+                    return
+                }
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything unexpected: back off, do not die.
+                if pipe.shouldWarnAcceptFailure() {
+                    context.log.log(.warning, "\(settings.name): accept: \(errno); pausing new connections briefly")
+                }
+                pauseListening(identifier, as: .backingOff(until: MonotonicClock.nanoseconds + Self.acceptBackoffNanoseconds))
+                return
+            }
+        }
+    }
+
+    /// This loop's connection of `pipe` to evict at the limit: the oldest unauthenticated one
+    /// that has sent nothing, else the oldest unauthenticated one; nil if there is none.
+    func oldestUnauthenticated(of pipe: Pipe) -> Connection? {
+        var oldestSilent: Connection?
+        var oldestInHandshake: Connection?
+        for queue in setupQueues.values {
+            for entry in queue.live {
+                guard let connection = connectionInSetup(entry), connection.pipe === pipe, connection.isUnauthenticated else { continue }
+                if connection.handshakeBytesReceived == 0 {
+                    if oldestSilent == nil || connection.acceptedAt < oldestSilent!.acceptedAt { oldestSilent = connection }
+                    break   // later entries of this queue are younger
+                }
+                if oldestInHandshake == nil || connection.acceptedAt < oldestInHandshake!.acceptedAt { oldestInHandshake = connection }
+            }
+        }
+        return oldestSilent ?? oldestInHandshake
+    }
+
+    private func allocateSlot() -> (Int, UInt32) {
+        if let slot = freeSlots.popLast() {
+            generations[slot] = (generations[slot] &+ 1) & Self.generationMask
+            return (slot, generations[slot])
+        }
+        connections.append(nil)
+        generations.append(0)
+        return (connections.count - 1, 0)
+    }
+
+    /// Sets TCP_NODELAY and (unless `-j`) SO_KEEPALIVE on a TCP socket.
+    private func configureTCP(_ fd: FileDescriptor, keepAlive: Bool) {
+        try? fd.setNoDelay()
+        if keepAlive { try? fd.setKeepAlive() }
+    }
+
+    /// Takes ownership of an accepted socket (whose `-n` reservation is already made).
+    private func adopt(accepted fd: FileDescriptor, peer: SocketAddress?, pipe: Pipe, settings: PipeSettings) {
+        if let peer, peer.isInternet { configureTCP(fd, keepAlive: settings.keepAlive) }
+        let description: String
+        if let peer, peer.isInternet { description = peer.description } else { description = "unix socket peer" }
+        adopt(applicationSide: fd, peerDescription: description, pipe: pipe, settings: settings)
+    }
+
+    /// Starts a connection on an accepted (or, for `spipe`, given) socket. With `-e` the socket
+    /// carries plaintext and the target is connected first; with `-d` it carries the handshake.
+    func adopt(applicationSide fd: FileDescriptor, peerDescription: String, pipe: Pipe?, settings: PipeSettings) {
+        let (slot, generation) = allocateSlot()
+        let encrypting = settings.mode == .encrypt
+        let connection = Connection(slot: slot, generation: generation, pipe: pipe, settings: settings,
+                                    peerDescription: peerDescription, acceptedAt: MonotonicClock.nanoseconds,
+                                    phase: encrypting ? .connectingTarget : .handshaking)
+        connections[slot] = connection
+        connectionCount += 1
+        enqueueForSetup(connection)
+        if encrypting {
+            connection.plaintext = fd
+            connection.targetBook = settings.targets[0]
+        } else {
+            connection.encrypted = fd
+        }
+        // A fresh socket is assumed ready both ways; EAGAIN corrects that cheaply.
+        connection.plaintextReadable = encrypting
+        connection.plaintextWritable = encrypting
+        connection.encryptedReadable = !encrypting
+        connection.encryptedWritable = !encrypting
+        do {
+            try watch(fd, of: connection, encryptedSide: !encrypting)
+        } catch {
+            close(connection, end: .failed(.system(error)))
+            return
+        }
+        if !encrypting {
+            do {
+                try startHandshake(connection, role: .server)
+            } catch {
+                close(connection, end: error)
+                return
+            }
+        }
+        advance(connection)
+    }
+
+    /// Creates the connection's handshake. A client takes a key pair from the pool now (it
+    /// sends its y as soon as the server's nonce arrives); a server takes one only once the
+    /// client's MAC verified (`keyPairSource`), so strangers cost no exponentiation.
+    private func startHandshake(_ connection: Connection, role: HandshakeRole) throws(ConnectionEnd) {
+        let settings = connection.settings
+        let pool = context.keyPairPool
+        let keyPair = (settings.handshake.fast || role == .server) ? nil : pool?.take()
+        let handshake: Handshake
+        do {
+            handshake = try Handshake(role: role, keys: settings.keys, options: settings.handshake,
+                                      backend: settings.backend, keyPair: keyPair)
+        } catch {
+            throw .failed(.protocolFailure(error))
+        }
+        if role == .server, let pool { handshake.keyPairSource = { pool.take() } }
+        connection.handshake = handshake
+        connection.phase = .handshaking
+    }
+
+    /// The socket the target connection uses: encrypted with `-e`, plaintext with `-d`.
+    private func targetSocket(of connection: Connection) -> FileDescriptor? {
+        connection.settings.mode == .encrypt ? connection.encrypted : connection.plaintext
+    }
+
+    /// Opens a socket to the next target address that does not fail at once.
+    private func connectToNextTargetAddress(_ connection: Connection) throws(ConnectionEnd) {
+        let settings = connection.settings
+        let encrypting = settings.mode == .encrypt
+        guard let book = connection.targetBook else { throw .failed(.invalidConfiguration("no target for this connection")) }
+        if encrypting { connection.encryptedPeerClosed = false } else { connection.plaintextPeerClosed = false }
+        if connection.targetAddresses.isEmpty && connection.nextTargetAddress == 0 {
+            connection.targetAddresses = book.current
+        }
+        while connection.nextTargetAddress < connection.targetAddresses.count {
+            let address = connection.targetAddresses[connection.nextTargetAddress]
+            connection.nextTargetAddress += 1
+            let fd: FileDescriptor
+            do {
+                fd = try FileDescriptor.streamSocket(family: address.family)
+            } catch {
+                connection.lastConnectError = error
+                continue
+            }
+            if address.isInternet { configureTCP(fd, keepAlive: settings.keepAlive) }
+            if let local = settings.bindAddresses.first(where: { $0.family == address.family }) {
+                do {
+                    try fd.bind(to: local)
+                } catch {
+                    fd.close()
+                    connection.lastConnectError = error
+                    continue
+                }
+            }
+            switch fd.connectResult(to: address) {
+            case .failure(let errno):
+                fd.close()
+                connection.lastConnectError = SystemError("connect to \(address)", errno)
+                continue
+            case .success(let progress):
+                if encrypting { connection.encrypted = fd } else { connection.plaintext = fd }
+                let connected = progress == .connected
+                if encrypting {
+                    connection.encryptedReadable = false
+                    connection.encryptedWritable = connected
+                } else {
+                    connection.plaintextReadable = false
+                    connection.plaintextWritable = connected
+                }
+                do {
+                    try watch(fd, of: connection, encryptedSide: encrypting)
+                } catch {
+                    throw .failed(.system(error))
+                }
+                return
+            }
+        }
+        let cause = connection.lastConnectError ?? SystemError("connect", .hostUnreachable)
+        throw .failed(.connectFailed(address: book.target.displayText, cause))
+    }
+
+    /// Connecting phase: start, or check a finished non-blocking connect.
+    func continueConnecting(_ connection: Connection) throws(ConnectionEnd) {
+        let encrypting = connection.settings.mode == .encrypt
+        guard let fd = targetSocket(of: connection) else {
+            try connectToNextTargetAddress(connection)
+            return
+        }
+        let writable = encrypting ? connection.encryptedWritable : connection.plaintextWritable
+        guard writable else { return }
+        if let errno = fd.pendingSocketError() {
+            fd.close()
+            if encrypting { connection.encrypted = nil } else { connection.plaintext = nil }
+            connection.lastConnectError = SystemError("connect to \(connection.targetAddresses[connection.nextTargetAddress - 1])", errno)
+            try connectToNextTargetAddress(connection)
+            return
+        }
+        // Connected. Data the peer sends is noticed through the edge-triggered registration.
+        if encrypting {
+            connection.encryptedReadable = true
+            try startHandshake(connection, role: .client)
+        } else {
+            connection.plaintextReadable = true
+            connection.phase = .piping
+        }
+    }
+
+    /// Handshake phase: write what the handshake has to send, read exactly what it still needs
+    /// (never beyond its end, so no packet bytes are read here), and finish.
+    ///
+    /// A server sends nothing, not even its nonce, until the client's first bytes arrived: a
+    /// silent connection (a port scan, an idle flood) costs one accept and no write.
+    func continueHandshake(_ connection: Connection) throws(ConnectionEnd) {
+        guard let handshake = connection.handshake, let fd = connection.encrypted else { return }
+        let decrypting = connection.settings.mode == .decrypt
+        if !decrypting || connection.handshakeBytesReceived > 0 { try flushHandshake(handshake, to: fd, connection) }
+        while !handshake.isComplete && connection.encryptedReadable {
+            let wanted = Self.handshakeInputByteCount - connection.handshakeBytesReceived
+            guard wanted > 0 else { break }
+            let destination = UnsafeMutableRawBufferPointer(rebasing: inputBuffer[0..<wanted])
+            switch fd.readResult(into: destination) {
+            case .failure(let errno) where errno == .wouldBlock:
+                connection.encryptedReadable = false
+            case .failure(let errno):
+                if errno.isConnectionClosure {
+                    // A client told apart from a network cut: the server hung up on our y.
+                    throw decrypting ? .reset : .failed(.handshakeRefusedByServer)
+                }
+                throw .failed(.system(SystemError("read", errno)))
+            case .success(0):
+                do {
+                    try handshake.receiveEndOfStream()
+                } catch {
+                    throw decrypting ? .failed(.protocolFailure(error)) : .failed(.handshakeRefusedByServer)
+                }
+            case .success(let count):
+                let received = UnsafeRawBufferPointer(rebasing: inputBuffer[0..<count])
+                do throws(SpipedProtocolError) {
+                    let consumed = try handshake.receive(received)
+                    guard consumed == count else { throw SpipedProtocolError.truncated }
+                } catch {
+                    throw .failed(.protocolFailure(error))
+                }
+                connection.handshakeBytesReceived += count
+                try flushHandshake(handshake, to: fd, connection)
+            }
+        }
+        guard handshake.isComplete, handshake.pendingOutput.isEmpty else { return }
+        if decrypting && targetSocket(of: connection) == nil {
+            // -d: the peer's MAC verified, so it holds one of the keys: its key picks the
+            // target; start the (non-blocking) connect now, so it progresses during our
+            // exponentiation.
+            let index = handshake.authenticatedKeyIndex ?? 0
+            connection.targetBook = connection.settings.targets[index]
+            try connectToNextTargetAddress(connection)
+        }
+        // Our last handshake bytes are on the wire: the peer's exponentiation now runs
+        // alongside ours (for -d, yS went out before y_C^x_S is computed).
+        do {
+            try handshake.finishKeyAgreement()
+        } catch {
+            throw .failed(.protocolFailure(error))
+        }
+        guard let session = handshake.makeSession() else { throw .failed(.protocolFailure(.alreadyFailed)) }
+        connection.handshake = nil
+        connection.sealer = session.sealer
+        connection.opener = session.opener
+        if decrypting {
+            // -d: only a peer that proved it holds the key gets a connection to the target
+            // (started above); wait until it is established.
+            connection.phase = .connectingTarget
+        } else {
+            connection.phase = .piping
+        }
+    }
+
+    private func flushHandshake(_ handshake: Handshake, to fd: FileDescriptor, _ connection: Connection) throws(ConnectionEnd) {
+        while connection.encryptedWritable {
+            let pending = handshake.pendingOutput
+            if pending.isEmpty { return }
+            switch fd.writeResult(pending) {
+            case .success(let count):
+                handshake.consumeOutput(count)
+            case .failure(let errno) where errno == .wouldBlock:
+                connection.encryptedWritable = false
+            case .failure(let errno):
+                throw errno.isConnectionClosure ? .reset : .failed(.system(SystemError("write", errno)))
+            }
+        }
+    }
+}
