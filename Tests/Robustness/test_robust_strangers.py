@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -66,7 +67,7 @@ def stranger_handshakes(port, count):
             read_until_closed(sock, timeout=10)
 
 
-def measure(daemons, target, key, extra, attempt, count=600):
+def measure(daemons, target, key, extra, attempt, count=1500):
     decrypt = daemons("-d", _free_port(), target.port, key, "-n", "0", *extra)
     time.sleep(1.0)            # the key-pair pool fills at start; not part of the figure
     attempt(decrypt.source_port, 50)   # warm up
@@ -187,11 +188,15 @@ def test_sustained_idle_flood_keeps_serving_key_holders(pipe):
     try:
         time.sleep(1.0)
         results = []
+        attempts = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and flood.poll() is None:
-            started = time.monotonic()
-            results.append(timed_round_trip(encrypt.source_port, timeout=2))
-            time.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
+            attempt = threading.Thread(target=lambda: results.append(timed_round_trip(encrypt.source_port, timeout=2)))
+            attempt.start()
+            attempts.append(attempt)
+            time.sleep(0.1)
+        for attempt in attempts:
+            attempt.join(timeout=10)
         rss_during = rss_kib(decrypt.pid)
     finally:
         out, err = flood.communicate(timeout=30)
@@ -202,10 +207,10 @@ def test_sustained_idle_flood_keeps_serving_key_holders(pipe):
     print(f"flood: {flood_connects} connects in 11 s; key holder: {len(succeeded)}/{len(results)} ok, "
           f"{len(fast)} within 500 ms, slowest {slowest * 1000:.0f} ms; RSS {rss_before} -> {rss_during} KiB")
     assert flood_connects > 1000, f"the flood made only {flood_connects} connects: {err[-500:]}"
-    assert len(results) >= 60, f"only {len(results)} key-holder attempts in 10 s"
+    assert len(results) >= 80, f"only {len(results)} key-holder attempts in 10 s"
     assert len(fast) >= 0.99 * len(results), \
         f"{len(results) - len(fast)} of {len(results)} key-holder connections failed or took over 500 ms " \
-        f"(slowest {slowest:.2f} s)"
+        f"(slowest {slowest:.2f} s); -e says: {encrypt.stderr()[-2000:]}"
     assert rss_during < rss_before + 16 * 1024, f"RSS grew from {rss_before} to {rss_during} KiB"
     decrypt.assert_running()
     echo_round_trip(encrypt.source_port, size=100_000)

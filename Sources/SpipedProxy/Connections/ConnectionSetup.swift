@@ -7,11 +7,25 @@ import SpipedSystem
 /// **At the connection limit (`-n`) a decrypt pipe evicts.** Connections that have not proved
 /// they hold a key cost a stranger nothing to open, so they must not be able to lock key
 /// holders out: when a decrypt pipe is full, the loop accepts the new connection anyway and
-/// closes one of its own connections of that pipe that has not authenticated yet: the oldest
-/// that has sent nothing at all, else the oldest still in its handshake. Authenticated
-/// connections are never evicted. If the loop has no such connection, it stops accepting on
-/// that pipe until a connection closes (as encrypt pipes always do).
+/// closes one of its own connections of that pipe that has not authenticated yet — the oldest
+/// that has sent nothing at all, once it has had `silentGraceNanoseconds` to say something;
+/// failing that, the oldest still in its handshake, once it has had `handshakeGraceNanoseconds`
+/// to finish (a key holder needs one round trip). Authenticated connections are never evicted.
+/// While every candidate is younger than its grace, the loop pauses accepting on that pipe
+/// until the oldest one's grace ends; with no candidate at all, until a connection closes (as
+/// encrypt pipes always do at their limit). The other loops, which hold the rest of the pipe's
+/// connections, go on admitting meanwhile.
+///
+/// So a flood of idle connections rotates through the pipe's slots, each stranger lasting at
+/// least the grace, while a key holder's connection — which sends its nonce at once and
+/// finishes within a round trip — is out of the eviction order as soon as its nonce is read.
 extension EventLoop {
+    /// How long a connection that has sent nothing is safe from eviction: time for a client
+    /// that was just accepted to be scheduled and send its nonce.
+    static let silentGraceNanoseconds: UInt64 = 20_000_000
+    /// How long a connection that has sent part of its handshake is safe from eviction.
+    static let handshakeGraceNanoseconds: UInt64 = 250_000_000
+
     // MARK: - Accepting
 
     func acceptConnections(pipeIdentifier identifier: Int) {
@@ -25,12 +39,20 @@ extension EventLoop {
             let settings = pipe.settings
             var victim: Connection?
             if !pipe.reserveConnection(limit: settings.maxConnections) {
-                victim = settings.evictsUnauthenticatedAtLimit ? oldestUnauthenticated(of: pipe) : nil
-                guard victim != nil else {
+                var graceEnds: UInt64?
+                if settings.evictsUnauthenticatedAtLimit { (victim, graceEnds) = evictionVictim(of: pipe) }
+                if victim == nil && pipe.reserveConnection(limit: settings.maxConnections) {
+                    // Probing the candidates closed one of them (it had hung up): room again.
+                } else if victim == nil, let graceEnds {
+                    // Strangers to evict, but none has had its grace yet: accept again then.
+                    pauseListening(identifier, as: .backingOff(until: graceEnds))
+                    return
+                } else if victim == nil {
                     pauseListening(identifier, as: .pausedAtLimit)
-                    if pipe.shouldWarnLimitReached() {
-                        context.log.log(.warning, "\(settings.name): connection limit (\(settings.maxConnections)) reached; not accepting new connections until one closes")
-                    }
+                    context.log.connectionFailed(
+                        key: "\(settings.name)\u{0}limit",
+                        text: "\(settings.name): connection limit (\(settings.maxConnections)) reached; not accepting new connections until one closes",
+                        summary: "\(settings.name): connection limit (\(settings.maxConnections)) reached again")
                     // A connection may have closed between the check and the pause.
                     if pipe.hasRoom(limit: settings.maxConnections) { resumeListening(identifier) }
                     return
@@ -68,22 +90,55 @@ extension EventLoop {
         }
     }
 
-    /// This loop's connection of `pipe` to evict at the limit: the oldest unauthenticated one
-    /// that has sent nothing, else the oldest unauthenticated one; nil if there is none.
-    func oldestUnauthenticated(of pipe: Pipe) -> Connection? {
+    /// The connection to evict to admit a new one (see the type's comment), or nil and when the
+    /// first candidate's grace ends (nil too when there is no candidate at all). A silent
+    /// candidate is read first: its first bytes may be waiting unread behind the listener's
+    /// event in this very batch, and reading them takes it out of the silent order.
+    private func evictionVictim(of pipe: Pipe) -> (Connection?, graceEnds: UInt64?) {
+        for _ in 0..<8 {
+            let (silent, inHandshake) = oldestUnauthenticated(of: pipe)
+            let now = MonotonicClock.nanoseconds
+            if let silent {
+                let graceEnds = silent.acceptedAt &+ Self.silentGraceNanoseconds
+                if now < graceEnds {
+                    let handshakeGraceEnds = inHandshake.map { $0.acceptedAt &+ Self.handshakeGraceNanoseconds }
+                    if let inHandshake, let handshakeGraceEnds, now >= handshakeGraceEnds { return (inHandshake, nil) }
+                    return (nil, min(graceEnds, handshakeGraceEnds ?? graceEnds))
+                }
+                silent.encryptedReadable = true
+                advance(silent)
+                if silent.phase != .closed && silent.handshakeBytesReceived == 0 && silent.isUnauthenticated {
+                    return (silent, nil)
+                }
+                continue
+            }
+            guard let inHandshake else { return (nil, nil) }
+            let graceEnds = inHandshake.acceptedAt &+ Self.handshakeGraceNanoseconds
+            return now >= graceEnds ? (inHandshake, nil) : (nil, graceEnds)
+        }
+        return (nil, MonotonicClock.nanoseconds &+ Self.silentGraceNanoseconds)
+    }
+
+    /// This loop's oldest unauthenticated connection of `pipe` that has sent nothing, and its
+    /// oldest one that has sent part of its handshake.
+    func oldestUnauthenticated(of pipe: Pipe) -> (silent: Connection?, inHandshake: Connection?) {
         var oldestSilent: Connection?
         var oldestInHandshake: Connection?
         for queue in setupQueues.values {
+            var silentFound = false
             for entry in queue.live {
                 guard let connection = connectionInSetup(entry), connection.pipe === pipe, connection.isUnauthenticated else { continue }
                 if connection.handshakeBytesReceived == 0 {
-                    if oldestSilent == nil || connection.acceptedAt < oldestSilent!.acceptedAt { oldestSilent = connection }
-                    break   // later entries of this queue are younger
+                    if !silentFound && (oldestSilent == nil || connection.acceptedAt < oldestSilent!.acceptedAt) { oldestSilent = connection }
+                    silentFound = true
+                } else if oldestInHandshake == nil || connection.acceptedAt < oldestInHandshake!.acceptedAt {
+                    oldestInHandshake = connection
                 }
-                if oldestInHandshake == nil || connection.acceptedAt < oldestInHandshake!.acceptedAt { oldestInHandshake = connection }
+                // Later entries are younger: stop once both kinds are found in this queue.
+                if silentFound && oldestInHandshake != nil { break }
             }
         }
-        return oldestSilent ?? oldestInHandshake
+        return (oldestSilent, oldestInHandshake)
     }
 
     private func allocateSlot() -> (Int, UInt32) {

@@ -26,8 +26,6 @@ final class Pipe: Sendable {
     private let retired = Atomic<Bool>(false)
     /// The listener has been closed (after every loop dropped it).
     private let listenerClosed = Atomic<Bool>(false)
-    /// The "connection limit reached" warning was logged for the current episode.
-    private let limitWarningLogged = Atomic<Bool>(false)
     /// The "accept failed" warning was logged for the current episode.
     private let acceptFailureLogged = Atomic<Bool>(false)
 
@@ -50,7 +48,6 @@ final class Pipe: Sendable {
     /// Installs new settings for connections accepted from now on.
     func replaceSettings(_ settings: PipeSettings) {
         currentSettings.withLock { $0 = settings }
-        limitWarningLogged.store(false, ordering: .relaxed)
     }
 
     var isRetired: Bool { retired.load(ordering: .acquiring) }
@@ -94,11 +91,7 @@ final class Pipe: Sendable {
     /// loops should resume).
     func releaseConnection(limit: Int) -> Bool {
         let previous = openConnections.subtract(1, ordering: .relaxed).oldValue
-        if limit > 0 && previous >= limit {
-            limitWarningLogged.store(false, ordering: .relaxed)
-            return true
-        }
-        return false
+        return limit > 0 && previous >= limit
     }
 
     /// Whether a new connection would fit under `limit` right now.
@@ -108,9 +101,6 @@ final class Pipe: Sendable {
 
     /// Connections open on this pipe.
     var openConnectionCount: Int { openConnections.load(ordering: .relaxed) }
-
-    /// True the first time per episode (until room frees up) that the limit is hit.
-    func shouldWarnLimitReached() -> Bool { !limitWarningLogged.exchange(true, ordering: .relaxed) }
 
     /// True the first time per episode (until an accept succeeds) that accept fails.
     func shouldWarnAcceptFailure() -> Bool { !acceptFailureLogged.exchange(true, ordering: .relaxed) }
