@@ -21,7 +21,9 @@ import SpipedCrypto
 /// 64-limb result with the same rows of m·p.
 ///
 /// Constant time: fixed trip counts, fixed addresses, carries as data, the final subtraction
-/// selected with a mask.
+/// selected with a mask that passes through `ConstantTime.hideFromOptimizer`. `multiply` and
+/// `square` are `@inline(never)`, so they keep their symbols and `scripts/check-constant-time`
+/// checks their machine code.
 public enum Montgomery2048Mulx {
     /// Scratch limbs used (must not exceed `Montgomery2048Engine.scratchLimbCount`).
     public static let scratchLimbCount = 160
@@ -29,6 +31,7 @@ public enum Montgomery2048Mulx {
     /// result = a · b · R⁻¹ mod p (R = 2^2048), for a < R, b < p; see `Montgomery2048Engine`.
     /// Scratch: the 66-limb sliding window t at 0, the 33-limb row u at 72, the difference and
     /// its mask word at 112...144. (`square`: t at 0, u at 72, difference and mask at 120...152.)
+    @inline(never)
     public static func multiply(
         _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
         _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>
@@ -50,6 +53,7 @@ public enum Montgomery2048Mulx {
     }
 
     /// result = a² · R⁻¹ mod p, for a < p; see `Montgomery2048Engine`.
+    @inline(never)
     public static func square(
         _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
         _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>
@@ -224,9 +228,9 @@ public enum Montgomery2048Mulx {
     /// computed (into `difference`, 32 limbs, followed by one word for the mask) and a mask
     /// picks it when there was no borrow or `topBit` is set. `result` may equal `value`.
     ///
-    /// The mask goes through memory and `ConstantTime.hideFromOptimizer` first: without that LLVM turned
-    /// the masked select into a `cmov` between the two source addresses followed by one load,
-    /// a memory access whose address depends on the secret-dependent "subtract or not".
+    /// The mask goes through memory and `ConstantTime.hideFromOptimizer` first: without that
+    /// LLVM turned the masked select into a `cmov` between the two source addresses followed by
+    /// one load, a memory access whose address depends on the secret-dependent "subtract or not".
     @inline(__always)
     static func subtractModulusIfNeeded(
         from value: UnsafePointer<UInt64>, topBit: UInt64, into result: UnsafeMutablePointer<UInt64>,

@@ -6,8 +6,11 @@
 ///
 /// Constant time: every function here runs the same instructions, and touches the same
 /// addresses, for all values of the same public sizes. Loop bounds depend only on limb counts;
-/// carries are propagated arithmetically; the one data-dependent decision (the final
-/// subtraction of p) is a mask select. Nothing here branches on a limb's value.
+/// carries are propagated arithmetically; the data-dependent decisions (the final subtraction
+/// of p, the doubling by an exponent bit, the table entry for an exponent window) are mask
+/// selects whose masks pass through `ConstantTime.hideFromOptimizer`. Nothing here branches on
+/// a limb's value. The kernels that handle secrets are `@inline(never)`, so they keep their
+/// own symbols and `scripts/check-constant-time` can check their machine code (CI does).
 ///
 /// Two properties of p are used:
 /// - p ≡ -1 (mod 2^64) (its low limb is all ones), so the Montgomery constant
@@ -141,7 +144,8 @@ enum Montgomery2048 {
         /// Multiplication scratch (`productLimbCount` limbs). Portable `multiply`: the reduction
         /// multipliers m[0..<32] in limbs 0..<32, the unreduced result in 32..<64. Portable
         /// `square`: the 64-limb square, reduced in place. Limbs 64..<97: the difference and the
-        /// mask word of `subtractModulusIfNeeded`. An engine uses all of it as it likes.
+        /// mask word of `subtractModulusIfNeeded` (limb 96 is also `conditionalDouble`'s mask
+        /// word). An engine uses all of it as it likes.
         let product: UnsafeMutablePointer<UInt64>
         /// `tableEntryCount` residues of 32 limbs each, in Montgomery form: base^0 ... base^15
         /// for `power`, or the comb entries for `powerOfTwoComb`.
@@ -214,7 +218,9 @@ enum Montgomery2048 {
 
         /// Portable multiplication: result = a · b · R⁻¹ mod p, for a < R and b < p (then
         /// a·b < R·p and the reduced value is below 2p). `result` may alias `a` or `b`.
-        /// `modulus` is p; `product` is 97 limbs of scratch.
+        /// `modulus` is p; `product` is 97 limbs of scratch. Never inlined: a kernel with its own
+        /// symbol for `scripts/check-constant-time`.
+        @inline(never)
         static func multiply(
             _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
             modulus p: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
@@ -251,7 +257,8 @@ enum Montgomery2048 {
         ///
         /// Three passes over a 64-limb t in `product`: the cross products a[i]·a[j] (i < j)
         /// once each, by product scanning (496 limb products); t = 2t + Σ a[i]²·2^(128i)
-        /// (32 more); then Montgomery reduction of t (`reduce`).
+        /// (32 more); then Montgomery reduction of t (`reduce`). Never inlined (checked kernel).
+        @inline(never)
         static func square(
             _ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
             modulus: UnsafePointer<UInt64>, product: UnsafeMutablePointer<UInt64>
@@ -364,11 +371,21 @@ enum Montgomery2048 {
             }
         }
 
-        /// value = (bit == 1 ? 2·value : value) mod p, for value < p and bit 0 or 1.
-        /// Adds `value & mask` to itself (no branch, no secret-dependent shift), then one
-        /// constant-time subtraction of p. Uses limbs 64..<97 of `product`.
+        /// value = (bit == 1 ? 2·value : value) mod p, for value < p and bit 0 or 1 (a secret
+        /// exponent bit). Adds `value & mask` to itself (no branch, no secret-dependent shift),
+        /// then one constant-time subtraction of p. Uses limbs 64..<97 of `product`.
+        ///
+        /// The mask is written to limb 96 of `product` and passed through the optimisation
+        /// barrier before use, like the masks of `selectEntry` and `subtractModulusIfNeeded`:
+        /// otherwise the compiler sees that it is 0 or all ones and may compile `value & mask`
+        /// as "add only when the bit is set", a branch on the exponent. Never inlined (checked
+        /// kernel).
+        @inline(never)
         func conditionalDouble(_ value: UnsafeMutablePointer<UInt64>, bit: UInt64) {
-            let addend = ConstantTime.mask(fromBit: bit)
+            let maskWord = product + 96
+            maskWord.pointee = ConstantTime.mask(fromBit: bit)
+            ConstantTime.hideFromOptimizer(maskWord)
+            let addend = maskWord.pointee
             var carry: UInt64 = 0
             for k in 0..<32 {
                 let s = UInt128(value[k]) &+ UInt128(value[k] & addend) &+ UInt128(carry)
@@ -409,6 +426,9 @@ enum Montgomery2048 {
         /// Without that barrier LLVM recognised `row[k] & equalMask(entry, index)` as "load only
         /// when entry == index" and compiled the scan into a compare and a conditional jump
         /// around each load: a branch and memory accesses that depend on the secret index.
+        /// Never inlined (checked kernel; without the barrier LLVM also inlined the scan into
+        /// `power` and `powerOfTwoComb`).
+        @inline(never)
         func selectEntry(_ index: UInt64, from entries: UnsafePointer<UInt64>, entryCount: Int) {
             precondition(entryCount <= Workspace.selectionMaskCount, "too many table entries")
             for entry in 0..<entryCount {
@@ -497,9 +517,11 @@ enum Montgomery2048 {
         let accumulator = workspace.accumulator
         workspace.setMontgomeryOne(accumulator)
         for byte in exponent {
-            for shift in stride(from: 7, through: 0, by: -1) {
+            // Bits 7 down to 0. (A `stride` here compiled to a call of the generic iterator's
+            // `next()` per bit.)
+            for position in 0..<8 {
                 workspace.square(accumulator, accumulator)
-                workspace.conditionalDouble(accumulator, bit: UInt64((byte &>> UInt8(shift)) & 1))
+                workspace.conditionalDouble(accumulator, bit: UInt64((byte &>> UInt8(7 &- position)) & 1))
             }
         }
         workspace.leaveMontgomeryForm(result, accumulator)

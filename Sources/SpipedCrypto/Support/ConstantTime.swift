@@ -4,8 +4,10 @@
 /// inputs, only on their lengths. The compiler may turn mask arithmetic back into branches or
 /// address selects when it can see where a mask came from (it did so for the DH table scan):
 /// code that selects with a secret mask passes the mask through memory and an opaque function
-/// first (`hideFromOptimizer`), and the generated code is checked with objdump.
-/// `equal` compiles to XOR/OR loops whose only branches depend on the length.
+/// first (`hideFromOptimizer`). `equal` compiles to XOR/OR loops whose only branches depend on
+/// the length. `scripts/check-constant-time` (a CI stage) checks the release binaries'
+/// machine code for these functions and the DH and AES kernels: no branch and no memory address
+/// may depend on a secret (SECURITY.md gives the rule).
 public enum ConstantTime {
     /// An optimisation barrier for secret masks: does nothing, but the optimiser must assume it
     /// may have read and changed the memory at `words`, so values loaded from there afterwards
@@ -18,7 +20,9 @@ public enum ConstantTime {
     /// True when the buffers are equal; time depends only on the length.
     ///
     /// Buffers of different lengths are unequal at once (lengths are public). Otherwise every
-    /// byte pair is XORed and the differences are ORed together, with no early exit.
+    /// byte pair is XORed and the differences are ORed together, with no early exit. Never
+    /// inlined, so the MAC checks run the one copy `scripts/check-constant-time` checks.
+    @inline(never)
     public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
