@@ -67,11 +67,13 @@ public final class Handshake {
     private let ownNonce: [UInt8]
     private var phase = Phase.awaitingNonce
 
-    /// The peer's 320 handshake bytes as they arrive: nonce, then y, then its HMAC.
-    private let inbound = UnsafeMutableRawBufferPointer.allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+    /// The peer's 320 handshake bytes as they arrive: nonce, then y, then its HMAC. Allocated
+    /// last in `init`, after everything that can throw, and freed only by `deinit`.
+    private let inbound: UnsafeMutableRawBufferPointer
     private var inboundCount = 0
-    /// Our 320 handshake bytes; `outboundSent..<outboundWritten` is still to be sent.
-    private let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+    /// Our 320 handshake bytes; `outboundSent..<outboundWritten` is still to be sent. Allocated
+    /// and freed with `inbound`.
+    private let outbound: UnsafeMutableRawBufferPointer
     private var outboundWritten = 0
     private var outboundSent = 0
 
@@ -87,26 +89,28 @@ public final class Handshake {
 
     /// Starts a handshake; the nonce is queued for sending at once.
     ///
-    /// `nonce` (32 bytes) is injectable for tests; by default it comes from the kernel.
+    /// `nonce` (32 bytes) is injectable for tests; by default it comes from `randomSource`.
     /// `keyPair` is a pair made ahead of time (the proxy's pool, or a fixed one in tests), used
-    /// for this handshake only; without one, a pair is generated here (2^x mod p: slow).
-    /// With `options.fast` no key pair is used (a given one is ignored).
-    /// Throws `.randomnessUnavailable` when the kernel cannot supply randomness.
+    /// for this handshake only; without one, a pair is generated here (2^x mod p: slow) with an
+    /// exponent from `randomSource`. With `options.fast` no key pair is used (a given one is
+    /// ignored). `randomSource` is the kernel unless a test scripts a failure.
+    /// Throws `.randomnessUnavailable` when the source cannot supply randomness.
     public init(role: HandshakeRole, key: SpipedKey, options: HandshakeOptions, backend: CryptoBackend = .portable,
-                nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil) throws(SpipedProtocolError) {
+                nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil, randomSource: RandomSource = .system) throws(SpipedProtocolError) {
         self.role = role
         self.key = key
         self.options = options
         self.backend = backend
+        // Everything that can throw comes first, while the buffers `deinit` frees are not yet
+        // allocated: a throw before every stored property is set runs no `deinit`, a throw after
+        // it would, so nothing here may free what `deinit` frees.
         if let nonce {
             precondition(nonce.count == Handshake.nonceByteCount, "a spiped nonce is 32 bytes")
             ownNonce = nonce
         } else {
             do {
-                ownNonce = try SystemRandom.bytes(Handshake.nonceByteCount)
+                ownNonce = try randomSource.bytes(Handshake.nonceByteCount)
             } catch {
-                inbound.deallocate()
-                outbound.deallocate()
                 throw .randomnessUnavailable
             }
         }
@@ -115,14 +119,10 @@ public final class Handshake {
         } else if let keyPair {
             self.keyPair = keyPair
         } else {
-            do {
-                self.keyPair = try DHKeyPair.generate(backend: backend)
-            } catch {
-                inbound.deallocate()
-                outbound.deallocate()
-                throw error
-            }
+            self.keyPair = try Handshake.generateKeyPair(randomSource: randomSource, backend: backend)
         }
+        inbound = .allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+        outbound = .allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
         append(ownNonce)
     }
 
@@ -359,6 +359,19 @@ public final class Handshake {
     }
 
     // MARK: - Helpers
+
+    /// A fresh key pair whose exponent x is 32 bytes (256 bits) from `randomSource`, like
+    /// `DHKeyPair.generate` (which always uses the kernel). Throws `.randomnessUnavailable`.
+    private static func generateKeyPair(randomSource: RandomSource, backend: CryptoBackend) throws(SpipedProtocolError) -> DHKeyPair {
+        var exponentBytes: [UInt8]
+        do {
+            exponentBytes = try randomSource.bytes(DHPrivateExponent.randomByteCount)
+        } catch {
+            throw .randomnessUnavailable
+        }
+        defer { SecureWipe.wipe(&exponentBytes) }
+        return DHKeyPair(privateExponent: DHPrivateExponent(bigEndianBytes: exponentBytes), backend: backend)
+    }
 
     /// The group element 1 as 256 big-endian bytes: the y a -f side sends and its ySC.
     static let one: [UInt8] = [UInt8](repeating: 0, count: DiffieHellmanGroup14.valueByteCount - 1) + [1]
