@@ -380,8 +380,9 @@ public final class Handshake {
     /// KDF's parameter errors cannot happen here.
     private static func pbkdf2(key: SpipedKey, salt: [UInt8], byteCount: Int, backend: CryptoBackend) -> [UInt8] {
         do {
-            return try PBKDF2.sha256(password: key.secret.bytes, salt: salt, iterations: 1,
-                                     outputByteCount: byteCount, backend: backend)
+            return try key.secret.withUnsafeBytes { secret throws(CryptoError) in
+                try PBKDF2.sha256(password: secret, salt: salt, iterations: 1, outputByteCount: byteCount, backend: backend)
+            }
         } catch {
             preconditionFailure("PBKDF2 refused fixed, valid parameters: \(error)")
         }
