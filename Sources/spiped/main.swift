@@ -54,6 +54,8 @@ func runSpiped() -> Never {
 
     let backend = CryptoBackendSelection.best
     let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
+    // The key is in memory: no core dumps, no ptrace by other processes of this user.
+    do { try ProcessHardening.disableCoreDumps() } catch { fail("Cannot disable core dumps: \(error)") }
 
     var configuration = ProxyConfiguration(
         mode: options.mode == .encrypt ? .encrypt : .decrypt,
@@ -91,6 +93,8 @@ func runSpiped() -> Never {
 
     if let privileges {
         do { try Privileges.drop(privileges) } catch { fail("Failed to drop privileges: \(error.message)") }
+        // Changing ids resets the dumpable flag to fs.suid_dumpable: clear it again.
+        do { try ProcessHardening.disableCoreDumps() } catch { fail("Cannot disable core dumps: \(error)") }
     }
 
     // Writes to a peer that has gone must fail with EPIPE, not kill the process.
