@@ -19,6 +19,10 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     case connectionReset
     /// Some other system call failed.
     case system(SystemError)
+    /// `spipe`: reading standard input failed (so not everything was sent).
+    case standardInputUnreadable(Errno)
+    /// `spipe`: writing standard output failed (so not everything received was delivered).
+    case standardOutputUnwritable(Errno)
 
     /// A sentence for users.
     public var description: String {
@@ -39,6 +43,10 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
             return "connection reset by peer"
         case .system(let failure):
             return failure.description
+        case .standardInputUnreadable(let errno):
+            return "reading standard input: \(errno)"
+        case .standardOutputUnwritable(let errno):
+            return "writing standard output: \(errno)"
         }
     }
 

@@ -52,7 +52,13 @@ func runSpipe() -> Never {
             bindAddress: options.bindAddress
         )
     } catch {
-        warnings.warn("Could not connect: \(error)")
+        switch error {
+        case .standardInputUnreadable, .standardOutputUnwritable:
+            // Data was lost on this side: say so, and never exit 0.
+            warnings.warn(error.description)
+        default:
+            warnings.warn("Could not connect: \(error)")
+        }
         exit(1)
     }
     exit(0)
