@@ -23,6 +23,10 @@ public func keyLoadFailureMessage(path: String, error: SpipedProtocolError) -> S
         return "Cannot open file: \(path): \(errnoDescription(ENOENT)); Error reading shared secret"
     case .keyFileUnreadable(let path, let code):
         return "Error reading file: \(path): \(errnoDescription(code)); Error reading shared secret"
+    case .keyFileTooLarge(let path, let limit):
+        let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
+        let source = path == "-" ? "The key on standard input" : "Key file \(path)"
+        return "\(source) is larger than \(size); Error reading shared secret"
     default:
         return "Error reading shared secret from \(path): \(error)"
     }

@@ -71,15 +71,19 @@ public final class Handshake {
     /// Where a server takes its key pair once the client authenticated (the proxy's pool);
     /// when it returns nil (or is not set) the pair is generated then (2^x mod p: slow).
     public var keyPairSource: (() -> DHKeyPair?)?
+    /// Where a deferred server key pair's exponent comes from (the kernel unless a test says).
+    private let randomSource: RandomSource
     /// Our nonce (public).
     private let ownNonce: [UInt8]
     private var phase = Phase.awaitingNonce
 
-    /// The peer's 320 handshake bytes as they arrive: nonce, then y, then its HMAC.
-    private let inbound = UnsafeMutableRawBufferPointer.allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+    /// The peer's 320 handshake bytes as they arrive: nonce, then y, then its HMAC. Allocated
+    /// last in `init`, after everything that can throw, and freed only by `deinit`.
+    private let inbound: UnsafeMutableRawBufferPointer
     private var inboundCount = 0
-    /// Our 320 handshake bytes; `outboundSent..<outboundWritten` is still to be sent.
-    private let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+    /// Our 320 handshake bytes; `outboundSent..<outboundWritten` is still to be sent. Allocated
+    /// and freed with `inbound`.
+    private let outbound: UnsafeMutableRawBufferPointer
     private var outboundWritten = 0
     private var outboundSent = 0
 
@@ -97,16 +101,18 @@ public final class Handshake {
 
     /// Starts a handshake with one key; the nonce is queued for sending at once.
     ///
-    /// `nonce` (32 bytes) is injectable for tests; by default it comes from the kernel.
+    /// `nonce` (32 bytes) is injectable for tests; by default it comes from `randomSource`.
     /// `keyPair` is a pair made ahead of time (the proxy's pool, or a fixed one in tests), used
     /// for this handshake only. Without one, a client generates its pair here (2^x mod p:
-    /// slow), and a server takes one from `keyPairSource` (or generates it) only once the
-    /// client's MAC has verified, so a stranger without the key costs no exponentiation.
-    /// With `options.fast` no key pair is used (a given one is ignored).
-    /// Throws `.randomnessUnavailable` when the kernel cannot supply randomness.
+    /// slow, exponent from `randomSource`), and a server takes one from `keyPairSource` (or
+    /// generates it) only once the client's MAC has verified, so a stranger without the key
+    /// costs no exponentiation. With `options.fast` no key pair is used (a given one is
+    /// ignored). `randomSource` is the kernel unless a test scripts a failure.
+    /// Throws `.randomnessUnavailable` when the source cannot supply randomness.
     public convenience init(role: HandshakeRole, key: SpipedKey, options: HandshakeOptions, backend: CryptoBackend = .portable,
-                            nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil) throws(SpipedProtocolError) {
-        try self.init(role: role, keys: [key], options: options, backend: backend, nonce: nonce, keyPair: keyPair)
+                            nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil, randomSource: RandomSource = .system) throws(SpipedProtocolError) {
+        try self.init(role: role, keys: [key], options: options, backend: backend, nonce: nonce, keyPair: keyPair,
+                      randomSource: randomSource)
     }
 
     /// Starts a handshake that accepts any of `keys` (a server: key rotation, routing by key);
@@ -115,22 +121,24 @@ public final class Handshake {
     /// time taken does not tell a stranger which key (if any) came close or how many there are
     /// beyond the count itself. Other parameters as in `init(role:key:...)`.
     public init(role: HandshakeRole, keys: [SpipedKey], options: HandshakeOptions, backend: CryptoBackend = .portable,
-                nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil) throws(SpipedProtocolError) {
+                nonce: [UInt8]? = nil, keyPair: DHKeyPair? = nil, randomSource: RandomSource = .system) throws(SpipedProtocolError) {
         precondition(!keys.isEmpty, "a handshake needs at least one key")
         precondition(role == .server || keys.count == 1, "a client holds exactly one key")
+        self.randomSource = randomSource
         self.role = role
         self.keys = keys
         self.options = options
         self.backend = backend
+        // Everything that can throw comes first, while the buffers `deinit` frees are not yet
+        // allocated: a throw before every stored property is set runs no `deinit`, a throw after
+        // it would, so nothing here may free what `deinit` frees.
         if let nonce {
             precondition(nonce.count == Handshake.nonceByteCount, "a spiped nonce is 32 bytes")
             ownNonce = nonce
         } else {
             do {
-                ownNonce = try SystemRandom.bytes(Handshake.nonceByteCount)
+                ownNonce = try randomSource.bytes(Handshake.nonceByteCount)
             } catch {
-                inbound.deallocate()
-                outbound.deallocate()
                 throw .randomnessUnavailable
             }
         }
@@ -142,14 +150,10 @@ public final class Handshake {
             // Taken in publicValueArrived, once the client proved it holds a key.
             self.keyPair = nil
         } else {
-            do {
-                self.keyPair = try DHKeyPair.generate(backend: backend)
-            } catch {
-                inbound.deallocate()
-                outbound.deallocate()
-                throw error
-            }
+            self.keyPair = try Handshake.generateKeyPair(randomSource: randomSource, backend: backend)
         }
+        inbound = .allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
+        outbound = .allocate(byteCount: Handshake.handshakeByteCount, alignment: 16)
         append(ownNonce)
     }
 
@@ -355,7 +359,7 @@ public final class Handshake {
                 if let pooled = keyPairSource?() {
                     keyPair = pooled
                 } else {
-                    keyPair = try DHKeyPair.generate(backend: backend)
+                    keyPair = try Handshake.generateKeyPair(randomSource: randomSource, backend: backend)
                 }
             }
             sendPublicValue()
@@ -431,6 +435,19 @@ public final class Handshake {
 
     // MARK: - Helpers
 
+    /// A fresh key pair whose exponent x is 32 bytes (256 bits) from `randomSource`, like
+    /// `DHKeyPair.generate` (which always uses the kernel). Throws `.randomnessUnavailable`.
+    private static func generateKeyPair(randomSource: RandomSource, backend: CryptoBackend) throws(SpipedProtocolError) -> DHKeyPair {
+        var exponentBytes: [UInt8]
+        do {
+            exponentBytes = try randomSource.bytes(DHPrivateExponent.randomByteCount)
+        } catch {
+            throw .randomnessUnavailable
+        }
+        defer { SecureWipe.wipe(&exponentBytes) }
+        return DHKeyPair(privateExponent: DHPrivateExponent(bigEndianBytes: exponentBytes), backend: backend)
+    }
+
     /// The group element 1 as 256 big-endian bytes: the y a -f side sends and its ySC.
     static let one: [UInt8] = [UInt8](repeating: 0, count: DiffieHellmanGroup14.valueByteCount - 1) + [1]
 
@@ -438,8 +455,9 @@ public final class Handshake {
     /// KDF's parameter errors cannot happen here.
     private static func pbkdf2(key: SpipedKey, salt: [UInt8], byteCount: Int, backend: CryptoBackend) -> [UInt8] {
         do {
-            return try PBKDF2.sha256(password: key.secret.bytes, salt: salt, iterations: 1,
-                                     outputByteCount: byteCount, backend: backend)
+            return try key.secret.withUnsafeBytes { secret throws(CryptoError) in
+                try PBKDF2.sha256(password: secret, salt: salt, iterations: 1, outputByteCount: byteCount, backend: backend)
+            }
         } catch {
             preconditionFailure("PBKDF2 refused fixed, valid parameters: \(error)")
         }

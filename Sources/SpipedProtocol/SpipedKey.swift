@@ -13,14 +13,20 @@ public enum KeyFileWarning: Equatable, Sendable {
 public struct SpipedKey: Sendable {
     /// Key files shorter than this many bytes get a `.shortKeyFile` warning (256 bits).
     public static let recommendedMinimumByteCount = 32
+    /// Key files longer than this many bytes (1 MiB) are refused (`.keyFileTooLarge`). The
+    /// reference hashes any size; a key file is normally 32 bytes, and the limit keeps a wrong
+    /// path (`-k /dev/zero`, a disk image, an endless pipe on `-k -`) from filling memory.
+    public static let maximumByteCount = 1 << 20
 
     /// The 32 bytes of K.
     let secret: SecretBytes
 
     /// Loads a key file (`-` reads standard input). Returns the key and warnings to show.
     ///
-    /// The whole file is read, hashed with SHA-256 and the raw contents wiped. A missing file
-    /// throws `.keyFileNotFound`; any other open or read failure throws `.keyFileUnreadable`.
+    /// The whole file is read into pages excluded from core dumps (`SecretRegion`), hashed with
+    /// SHA-256 and the raw contents wiped; K lives in such pages too. A missing file throws
+    /// `.keyFileNotFound`; any other open or read failure throws `.keyFileUnreadable`; more than
+    /// `maximumByteCount` bytes throw `.keyFileTooLarge` (the excess is not read).
     /// Group/other permission bits on a regular file and a file shorter than 32 bytes are
     /// reported as warnings, not errors (the reference accepts such files).
     public static func load(path: String, backend: CryptoBackend = .portable) throws(SpipedProtocolError) -> (key: SpipedKey, warnings: [KeyFileWarning]) {
@@ -43,16 +49,24 @@ public struct SpipedKey: Sendable {
             warnings.append(.readableByOthers(mode: UInt32(status.st_mode & 0o7777)))
         }
 
-        let contents = try readAll(descriptor, path: path)
-        defer {
-            SecureWipe.wipe(contents.buffer)
-            contents.buffer.deallocate()
+        // One byte more than the limit, to tell a file of exactly the limit from a larger one.
+        let region = SecretRegion(capacity: maximumByteCount + 1)
+        var byteCount = 0
+        do {
+            try readAll(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: region.buffer[0...maximumByteCount]),
+                        count: &byteCount, path: path)
+        } catch {
+            region.release(usedByteCount: byteCount)
+            throw error
         }
-        let byteCount = contents.count
+        defer { region.release(usedByteCount: byteCount) }
+        guard byteCount <= maximumByteCount else {
+            throw .keyFileTooLarge(path: path, maximumByteCount: maximumByteCount)
+        }
         if byteCount < recommendedMinimumByteCount {
             warnings.append(.shortKeyFile(byteCount: byteCount))
         }
-        let key = SpipedKey(hashing: UnsafeRawBufferPointer(rebasing: contents.buffer[0..<byteCount]), backend: backend)
+        let key = SpipedKey(hashing: UnsafeRawBufferPointer(rebasing: region.buffer[0..<byteCount]), backend: backend)
         return (key, warnings)
     }
 
@@ -61,12 +75,15 @@ public struct SpipedKey: Sendable {
         self = fileContents.withUnsafeBytes { SpipedKey(hashing: $0, backend: backend) }
     }
 
-    /// K = SHA256(contents).
+    /// K = SHA256(contents), written straight into its `SecretBytes`.
     private init(hashing contents: UnsafeRawBufferPointer, backend: CryptoBackend) {
         var hash = SHA256(backend: backend)
         hash.update(contents)
-        secret = SecretBytes(hash.finalize())
+        secret = SecretBytes(count: SHA256.digestByteCount) { hash.finalize(into: $0) }
     }
+
+    /// True when K's memory is excluded from core dumps (`MADV_DONTDUMP`).
+    public var isExcludedFromCoreDumps: Bool { secret.isExcludedFromCoreDumps }
 
     /// Opens `path` read-only, retrying on EINTR; maps ENOENT to `.keyFileNotFound`.
     private static func openForReading(_ path: String) throws(SpipedProtocolError) -> Int32 {
@@ -80,29 +97,21 @@ public struct SpipedKey: Sendable {
         }
     }
 
-    /// Reads `descriptor` to end of file into a growing buffer the caller must wipe and free.
-    /// Every buffer left behind while growing is wiped before it is freed.
-    private static func readAll(_ descriptor: Int32, path: String) throws(SpipedProtocolError) -> (buffer: UnsafeMutableRawBufferPointer, count: Int) {
-        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
-        var count = 0
-        while true {
-            if count == buffer.count {
-                let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
-                larger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: count)
-                SecureWipe.wipe(buffer)
-                buffer.deallocate()
-                buffer = larger
-            }
+    /// Reads `descriptor` into `buffer` until end of file or until `buffer` is full, keeping
+    /// `count` up to date (also when it throws, so the caller wipes what was read);
+    /// `count == buffer.count` means the file may hold more. Retries on EINTR.
+    private static func readAll(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, count: inout Int,
+                                path: String) throws(SpipedProtocolError) {
+        count = 0
+        while count < buffer.count {
             let result = read(descriptor, buffer.baseAddress! + count, buffer.count - count)
             if result > 0 {
                 count += result
             } else if result == 0 {
-                return (buffer, count)
+                break
             } else {
                 let code = errno
                 if code == EINTR { continue }
-                SecureWipe.wipe(buffer)
-                buffer.deallocate()
                 throw .keyFileUnreadable(path: path, errno: code)
             }
         }

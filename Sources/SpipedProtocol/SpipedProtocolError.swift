@@ -7,6 +7,8 @@ public enum SpipedProtocolError: Error, Equatable, Sendable {
     case keyFileNotFound(path: String)
     /// The key file could not be read (path, errno).
     case keyFileUnreadable(path: String, errno: Int32)
+    /// The key file holds more than `maximumByteCount` bytes (path, the limit).
+    case keyFileTooLarge(path: String, maximumByteCount: Int)
     /// The peer's handshake MAC did not verify: it uses a different key (or the bytes were altered).
     case handshakeAuthenticationFailed
     /// The peer's Diffie-Hellman value was refused.

@@ -24,6 +24,10 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     case truncatedStream
     /// (Client end) the server closed or reset the connection during the handshake.
     case handshakeRefusedByServer
+    /// `spipe`: reading standard input failed (so not everything was sent).
+    case standardInputUnreadable(Errno)
+    /// `spipe`: writing standard output failed (so not everything received was delivered).
+    case standardOutputUnwritable(Errno)
 
     /// A sentence for users.
     public var description: String {
@@ -48,6 +52,10 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the encrypted stream was cut in the middle of a packet; delivered the verified data and reset the other side"
         case .handshakeRefusedByServer:
             return "handshake refused by the server: the key files probably differ (or the server requires forward secrecy), or the target is not a spiped -d"
+        case .standardInputUnreadable(let errno):
+            return "reading standard input: \(errno)"
+        case .standardOutputUnwritable(let errno):
+            return "writing standard output: \(errno)"
         }
     }
 
@@ -69,6 +77,7 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .system: return "system"
         case .truncatedStream: return "stream-truncated"
         case .handshakeRefusedByServer: return "handshake-refused"
+        case .standardInputUnreadable, .standardOutputUnwritable: return "standard-io"
         }
     }
 

@@ -30,6 +30,13 @@ func runSpipe() -> Never {
 
     let backend = CryptoBackendSelection.best
     let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
+    // The key is in memory: no core dumps, no ptrace by other processes of this user.
+    do {
+        try ProcessHardening.disableCoreDumps()
+    } catch {
+        warnings.warn("Cannot disable core dumps: \(error)")
+        exit(1)
+    }
 
     // Writes to a peer that has gone must fail with EPIPE, not kill the process.
     signal(SIGPIPE, SIG_IGN)
@@ -45,7 +52,13 @@ func runSpipe() -> Never {
             bindAddress: options.bindAddress
         )
     } catch {
-        warnings.warn("Could not connect: \(error)")
+        switch error {
+        case .standardInputUnreadable, .standardOutputUnwritable:
+            // Data was lost on this side: say so, and never exit 0.
+            warnings.warn(error.description)
+        default:
+            warnings.warn("Could not connect: \(error)")
+        }
         exit(1)
     }
     exit(0)

@@ -36,6 +36,15 @@ func runSpiped() -> Never {
         exit(1)
     }
 
+    // -u names are looked up before anything forks: an unknown user or group must make this
+    // command fail, not a daemon whose parent has already reported success.
+    let privileges: ResolvedPrivileges?
+    do {
+        privileges = try options.privileges.map { spec throws(PrivilegeError) in try Privileges.resolve(spec) }
+    } catch {
+        fail("Failed to drop privileges: \(error.message)")
+    }
+
     // With -D the reference daemonizes before resolving names and then retries lookups.
     let daemonizeEarly = options.waitForDNS && !options.foreground
     if daemonizeEarly {
@@ -45,6 +54,8 @@ func runSpiped() -> Never {
 
     let backend = CryptoBackendSelection.best
     let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
+    // The key is in memory: no core dumps, no ptrace by other processes of this user.
+    do { try ProcessHardening.disableCoreDumps() } catch { fail("Cannot disable core dumps: \(error)") }
 
     var configuration = ProxyConfiguration(
         mode: options.mode == .encrypt ? .encrypt : .decrypt,
@@ -80,12 +91,10 @@ func runSpiped() -> Never {
     // does not capture stderr); start-up errors above still went to stderr.
     if options.useSyslog && options.foreground { warnings.switchToSyslog() }
 
-    if let privileges = options.privileges {
-        do {
-            for warning in try Privileges.drop(to: privileges) { warnings.warn(warning) }
-        } catch {
-            fail("Failed to drop privileges: \(error.message)")
-        }
+    if let privileges {
+        do { try Privileges.drop(privileges) } catch { fail("Failed to drop privileges: \(error.message)") }
+        // Changing ids resets the dumpable flag to fs.suid_dumpable: clear it again.
+        do { try ProcessHardening.disableCoreDumps() } catch { fail("Cannot disable core dumps: \(error)") }
     }
 
     // Writes to a peer that has gone must fail with EPIPE, not kill the process.

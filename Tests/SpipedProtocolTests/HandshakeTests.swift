@@ -1,3 +1,4 @@
+import Foundation
 import SpipedCrypto
 @testable import SpipedProtocol
 import XCTest
@@ -281,6 +282,36 @@ final class HandshakeTests: XCTestCase {
         XCTAssertThrowsError(try server.finishKeyAgreement())
     }
 
+    // MARK: - Randomness failures
+
+    /// The kernel's randomness fails after the nonce was drawn, before the DH exponent is: the
+    /// handshake throws `.randomnessUnavailable` and frees its buffers once (this used to free
+    /// them twice and abort the process).
+    func testRandomnessFailingAfterTheNonce() {
+        for role in [HandshakeRole.client, .server] {
+            let source = ScriptedRandomSource(successfulFills: 1)
+            let key = SpipedKey(fileContents: Fixtures.keyFile)
+            XCTAssertThrowsError(try Handshake(role: role, key: key, options: HandshakeOptions(),
+                                               randomSource: source.randomSource)) { error in
+                XCTAssertEqual(error as? SpipedProtocolError, .randomnessUnavailable)
+            }
+            XCTAssertEqual(source.fillCount, 2, "the nonce, then the exponent")
+        }
+    }
+
+    /// Randomness failing at once (the nonce) is reported the same way.
+    func testRandomnessFailingAtOnce() {
+        let source = ScriptedRandomSource(successfulFills: 0)
+        XCTAssertThrowsError(try Handshake(role: .client, key: SpipedKey(fileContents: Fixtures.keyFile),
+                                           options: HandshakeOptions(), randomSource: source.randomSource)) { error in
+            XCTAssertEqual(error as? SpipedProtocolError, .randomnessUnavailable)
+        }
+        // A -f handshake draws only the nonce: one good fill is enough.
+        let fast = ScriptedRandomSource(successfulFills: 1)
+        XCTAssertNoThrow(try Handshake(role: .client, key: SpipedKey(fileContents: Fixtures.keyFile),
+                                       options: HandshakeOptions(fast: true), randomSource: fast.randomSource))
+    }
+
     // MARK: - Helpers
 
     /// A successful exchange with the fixed inputs (its bytes are the reference for tampering).
@@ -303,5 +334,29 @@ final class HandshakeTests: XCTestCase {
                        file: file, line: line)
         XCTAssertEqual(try openAll(clientSession.opener, sealAll(serverSession.sealer, downstream)), downstream, context,
                        file: file, line: line)
+    }
+}
+
+/// A random source that fills `successfulFills` buffers (with 0x5a) and then fails like a kernel
+/// that cannot supply randomness.
+private final class ScriptedRandomSource: @unchecked Sendable {
+    private let lock = NSLock()
+    private let successfulFills: Int
+    private var fills = 0
+
+    init(successfulFills: Int) { self.successfulFills = successfulFills }
+
+    /// How many fills were asked for so far.
+    var fillCount: Int { lock.withLock { fills } }
+
+    var randomSource: RandomSource {
+        RandomSource { [self] buffer throws(CryptoError) in
+            let index = lock.withLock { () -> Int in
+                fills += 1
+                return fills
+            }
+            guard index <= successfulFills else { throw .randomnessUnavailable(errno: EIO) }
+            buffer.initializeMemory(as: UInt8.self, repeating: 0x5a)
+        }
     }
 }

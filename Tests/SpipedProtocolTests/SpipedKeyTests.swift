@@ -48,6 +48,26 @@ final class SpipedKeyTests: XCTestCase {
         XCTAssertEqual(key.secret.bytes, expected)
     }
 
+    /// Up to 1 MiB is hashed whole; one byte more is refused without reading on.
+    func testKeyFileSizeLimit() throws {
+        let limit = SpipedKey.maximumByteCount
+        XCTAssertEqual(limit, 1 << 20)
+        let contents = (0..<limit).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        let atLimit = try write(contents, name: "at-limit")
+        XCTAssertEqual(try SpipedKey.load(path: atLimit).key.secret.bytes, SpipedKey(fileContents: contents).secret.bytes)
+        let overLimit = try write(contents + [0], name: "over-limit")
+        assertThrows(.keyFileTooLarge(path: overLimit, maximumByteCount: limit)) { () throws(SpipedProtocolError) in
+            try SpipedKey.load(path: overLimit)
+        }
+    }
+
+    /// K lives in pages marked MADV_DONTDUMP (Linux 3.4 and later).
+    func testKeyIsExcludedFromCoreDumps() throws {
+        let path = try write([UInt8](repeating: 9, count: 32), name: "dontdump")
+        XCTAssertTrue(try SpipedKey.load(path: path).key.isExcludedFromCoreDumps)
+        XCTAssertTrue(SpipedKey(fileContents: [1, 2, 3]).isExcludedFromCoreDumps)
+    }
+
     func testShortFileLoadsWithAWarning() throws {
         let path = try write(Array("short".utf8), name: "short")
         let (key, warnings) = try SpipedKey.load(path: path)

@@ -10,6 +10,18 @@ public enum PBKDF2 {
     /// `1 <= outputByteCount <= (2^32 - 1) * 32`.
     public static func sha256(password: [UInt8], salt: [UInt8], iterations: Int, outputByteCount: Int,
                               backend: CryptoBackend = .portable) throws(CryptoError) -> [UInt8] {
+        let outcome = password.withUnsafeBytes { password in
+            Result { () throws(CryptoError) in
+                try sha256(password: password, salt: salt, iterations: iterations, outputByteCount: outputByteCount, backend: backend)
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// PBKDF2-HMAC-SHA256 with the password in memory the caller owns (a key kept in pages of
+    /// its own, for instance): the same computation as the array form, without copying it.
+    public static func sha256(password: UnsafeRawBufferPointer, salt: [UInt8], iterations: Int, outputByteCount: Int,
+                              backend: CryptoBackend = .portable) throws(CryptoError) -> [UInt8] {
         let maximumOutput = Int(UInt32.max) * HMACSHA256.tagByteCount
         guard iterations >= 1, outputByteCount >= 1, outputByteCount <= maximumOutput else {
             throw CryptoError.invalidParameter

@@ -69,3 +69,37 @@ public enum SystemRandom {
     /// The most `getentropy` returns in one call (it fails with EIO above this).
     static let maximumEntropyRequest = 256
 }
+
+/// Where random bytes come from: `RandomSource.system` (the kernel, through `SystemRandom`) in
+/// every production path; tests pass a scripted source to reach the failure paths that a healthy
+/// kernel never takes.
+public struct RandomSource: Sendable {
+    /// Fills the whole buffer or throws.
+    private let fillBuffer: @Sendable (UnsafeMutableRawBufferPointer) throws(CryptoError) -> Void
+
+    /// A source that fills each buffer with `fill` (which must fill it completely, or throw).
+    public init(_ fill: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws(CryptoError) -> Void) {
+        fillBuffer = fill
+    }
+
+    /// The kernel's randomness: `SystemRandom.fill` (getrandom(2)).
+    public static let system = RandomSource { buffer throws(CryptoError) in try SystemRandom.fill(buffer) }
+
+    /// Fills `buffer` with random bytes.
+    public func fill(_ buffer: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+        try fillBuffer(buffer)
+    }
+
+    /// `count` random bytes.
+    public func bytes(_ count: Int) throws(CryptoError) -> [UInt8] {
+        precondition(count >= 0, "negative byte count")
+        var result = [UInt8](repeating: 0, count: count)
+        // withUnsafeMutableBytes rethrows untyped errors, so carry the typed result out instead.
+        let outcome = result.withUnsafeMutableBytes { buffer in
+            Result { () throws(CryptoError) in try fill(buffer) }
+        }
+        if case .failure = outcome { SecureWipe.wipe(&result) }   // a partial fill is still secret
+        try outcome.get()
+        return result
+    }
+}
