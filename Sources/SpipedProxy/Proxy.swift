@@ -8,8 +8,8 @@ import Synchronization
 public final class Proxy: @unchecked Sendable {
     private let configuration: ProxyConfiguration
     private let listener: FileDescriptor
-    /// The socket file to remove at exit when the source is a Unix socket.
-    private let unixSourcePath: String?
+    /// The socket file to remove at exit (if it is still ours) when the source is a Unix socket.
+    private let unixSocketFile: UnixSocketFile?
     private let targets: TargetAddressBook
     private let targetResolved: Bool
     private let bindAddresses: [SocketAddress]
@@ -63,8 +63,7 @@ public final class Proxy: @unchecked Sendable {
             throw .addressResolutionFailed(error)
         }
         let source = sourceAddresses[0]
-        listener = try Proxy.listen(on: source, written: configuration.source.displayText)
-        unixSourcePath = source.unixPath
+        (listener, unixSocketFile) = try Proxy.listen(on: source, written: configuration.source.displayText)
         do {
             listeningAddress = try listener.localAddress()
         } catch {
@@ -78,37 +77,42 @@ public final class Proxy: @unchecked Sendable {
     }
 
     /// Creates, binds and listens on a non-blocking socket. A Unix socket file left by a dead
-    /// process (bind says EADDRINUSE, connecting is refused) is removed and the bind retried.
-    private static func listen(on address: SocketAddress, written: String) throws(ProxyError) -> FileDescriptor {
+    /// process is replaced; any other file at the path is refused (see `UnixSocketFile.bind`).
+    private static func listen(on address: SocketAddress, written: String) throws(ProxyError) -> (FileDescriptor, UnixSocketFile?) {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.streamSocket(family: address.family)
         } catch {
             throw .listenFailed(address: written, error)
         }
-        do throws(SystemError) {
-            if address.isInternet { try fd.setReuseAddress() }
-            do throws(SystemError) {
-                try fd.bind(to: address)
-            } catch where error.errno == .addressInUse && address.unixPath != nil {
-                guard isStaleUnixSocket(address) else { throw error }
-                try unlinkFile(address.unixPath!)
-                try fd.bind(to: address)
+        let socketFile: UnixSocketFile?
+        do throws(UnixSocketBindError) {
+            if address.isInternet {
+                do throws(SystemError) {
+                    try fd.setReuseAddress()
+                    try fd.bind(to: address)
+                } catch {
+                    throw .system(error)
+                }
+                socketFile = nil
+            } else {
+                socketFile = try UnixSocketFile.bind(fd, to: address)
             }
+        } catch {
+            fd.close()
+            switch error {
+            case .system(let cause): throw .listenFailed(address: written, cause)
+            case .notASocket(let path, let kind): throw .sourcePathOccupied(path: path, by: kind)
+            }
+        }
+        do throws(SystemError) {
             try fd.listen()
         } catch {
+            socketFile?.removeIfStillOurs()
             fd.close()
             throw .listenFailed(address: written, error)
         }
-        return fd
-    }
-
-    /// True when nothing accepts on the Unix socket at `address` (connect is refused).
-    private static func isStaleUnixSocket(_ address: SocketAddress) -> Bool {
-        guard let probe = try? FileDescriptor.streamSocket(family: AF_UNIX) else { return false }
-        defer { probe.close() }
-        if case .failure(let errno) = probe.connectResult(to: address) { return errno == .connectionRefused }
-        return false
+        return (fd, socketFile)
     }
 
     /// Starts the event loops and serves until SIGTERM/SIGINT (or `requestStop()`); then stops
@@ -121,8 +125,9 @@ public final class Proxy: @unchecked Sendable {
     public func run() throws(ProxyError) {
         guard !hasRun.exchange(true, ordering: .relaxed) else { throw .invalidConfiguration("run() called twice") }
         defer {
+            // Checked while the listener is open, so our inode number cannot have been reused.
+            unixSocketFile?.removeIfStillOurs()
             listener.close()
-            if let unixSourcePath { try? unlinkFile(unixSourcePath) }
         }
         TerminationSignals.ignoreBrokenPipe()
         TerminationSignals.blockInCallingThread()

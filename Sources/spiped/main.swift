@@ -91,13 +91,13 @@ func runSpiped() -> Never {
     // Writes to a peer that has gone must fail with EPIPE, not kill the process.
     signal(SIGPIPE, SIG_IGN)
 
+    // SIGTERM: the proxy stops accepting, lets every connection end, and removes its Unix
+    // socket file (if the path still names it).
     do {
         try proxy.run()
     } catch {
         fail("\(error)")
     }
-    // SIGTERM: the proxy stopped accepting and every connection ended. Remove our Unix socket.
-    if case .unix(let path) = options.source { unlink(path) }
     exit(0)
 }
 
