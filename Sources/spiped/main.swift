@@ -36,10 +36,12 @@ func runSpiped() -> Never {
         exit(1)
     }
 
+    // The daemon's locked pid file (none in the foreground), removed at a clean exit.
+    var pidFile: PidFile?
     // With -D the reference daemonizes before resolving names and then retries lookups.
     let daemonizeEarly = options.waitForDNS && !options.foreground
     if daemonizeEarly {
-        do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
+        do { pidFile = try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
         if options.useSyslog { warnings.switchToSyslog() }
     }
 
@@ -72,7 +74,7 @@ func runSpiped() -> Never {
     do { proxy = try Proxy(configuration: configuration) } catch { fail("\(error)") }
 
     if !options.foreground && !daemonizeEarly {
-        do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
+        do { pidFile = try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
         if options.useSyslog { warnings.switchToSyslog() }
     }
 
@@ -92,12 +94,14 @@ func runSpiped() -> Never {
     signal(SIGPIPE, SIG_IGN)
 
     // SIGTERM: the proxy stops accepting, lets every connection end, and removes its Unix
-    // socket file (if the path still names it).
+    // socket file (if the path still names it); then the pid file goes too.
     do {
         try proxy.run()
     } catch {
+        pidFile?.remove()
         fail("\(error)")
     }
+    pidFile?.remove()
     exit(0)
 }
 
