@@ -113,7 +113,10 @@ public final class Proxy: @unchecked Sendable {
                 pipes.append(try Proxy.makePipe(configuration, identifier: pipes.count + 1, options: options))
             }
         } catch {
-            for pipe in pipes { pipe.closeListener() }
+            for pipe in pipes {
+                Proxy.removeSourceFile(of: pipe)
+                pipe.closeListener()
+            }
             throw error
         }
         listeningAddress = pipes[0].listeningAddress
@@ -139,55 +142,62 @@ public final class Proxy: @unchecked Sendable {
             throw .addressResolutionFailed(error)
         }
         let source = sourceAddresses[0]
-        let listener = try Proxy.listen(on: source, written: configuration.source.displayText)
+        let (listener, socketFile) = try Proxy.listen(on: source, written: configuration.source.displayText)
         let bound: SocketAddress
         do {
             bound = try listener.localAddress()
         } catch {
+            socketFile?.removeIfStillOurs()
             listener.close()
             throw .system(error)
         }
         return Pipe(identifier: identifier, source: configuration.source, listener: listener, listeningAddress: bound,
-                    unixSourcePath: source.unixPath, settings: settings)
+                    unixSocketFile: socketFile, settings: settings)
     }
 
     /// Creates, binds and listens on a non-blocking socket. A Unix socket file left by a dead
-    /// process (bind says EADDRINUSE, connecting is refused) is removed and the bind retried.
-    private static func listen(on address: SocketAddress, written: String) throws(ProxyError) -> FileDescriptor {
+    /// process is replaced; any other file at the path is refused (see `UnixSocketFile.bind`).
+    private static func listen(on address: SocketAddress, written: String) throws(ProxyError) -> (FileDescriptor, UnixSocketFile?) {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.streamSocket(family: address.family)
         } catch {
             throw .listenFailed(address: written, error)
         }
-        do throws(SystemError) {
-            if address.isInternet { try fd.setReuseAddress() }
-            do throws(SystemError) {
-                try fd.bind(to: address)
-            } catch where error.errno == .addressInUse && address.unixPath != nil {
-                guard isStaleUnixSocket(address) else { throw error }
-                try unlinkFile(address.unixPath!)
-                try fd.bind(to: address)
+        let socketFile: UnixSocketFile?
+        do throws(UnixSocketBindError) {
+            if address.isInternet {
+                do throws(SystemError) {
+                    try fd.setReuseAddress()
+                    try fd.bind(to: address)
+                } catch {
+                    throw .system(error)
+                }
+                socketFile = nil
+            } else {
+                socketFile = try UnixSocketFile.bind(fd, to: address)
             }
+        } catch {
+            fd.close()
+            switch error {
+            case .system(let cause): throw .listenFailed(address: written, cause)
+            case .notASocket(let path, let kind): throw .sourcePathOccupied(path: path, by: kind)
+            }
+        }
+        do throws(SystemError) {
             try fd.listen()
         } catch {
+            socketFile?.removeIfStillOurs()
             fd.close()
             throw .listenFailed(address: written, error)
         }
-        return fd
+        return (fd, socketFile)
     }
 
-    /// True when nothing accepts on the Unix socket at `address` (connect is refused).
-    private static func isStaleUnixSocket(_ address: SocketAddress) -> Bool {
-        guard let probe = try? FileDescriptor.streamSocket(family: AF_UNIX) else { return false }
-        defer { probe.close() }
-        if case .failure(let errno) = probe.connectResult(to: address) { return errno == .connectionRefused }
-        return false
-    }
-
-    /// Removes a pipe's Unix-socket file (when the pipe ends).
+    /// Removes a pipe's Unix-socket file when the pipe ends, if the path still is the socket we
+    /// bound (call it while the listener is open, so our inode number cannot have been reused).
     private static func removeSourceFile(of pipe: Pipe) {
-        if let path = pipe.unixSourcePath { try? unlinkFile(path) }
+        pipe.unixSocketFile?.removeIfStillOurs()
     }
 
     // MARK: - Reload
@@ -248,8 +258,8 @@ public final class Proxy: @unchecked Sendable {
             }
         } catch {
             for pipe in created {
-                pipe.closeListener()
                 Proxy.removeSourceFile(of: pipe)
+                pipe.closeListener()
             }
             throw error
         }
@@ -322,8 +332,9 @@ public final class Proxy: @unchecked Sendable {
         }
         defer {
             for pipe in context.pipes.list {
-                pipe.closeListener()
+                // Checked while the listener is open, so our inode number cannot have been reused.
                 Proxy.removeSourceFile(of: pipe)
+                pipe.closeListener()
             }
         }
 

@@ -9,6 +9,9 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     case addressResolutionFailed(AddressResolutionError)
     /// The source address could not be bound or listened on (address, cause).
     case listenFailed(address: String, SystemError)
+    /// A Unix-socket source path names a file that is not a socket (path, what it is); it is
+    /// never replaced.
+    case sourcePathOccupied(path: String, by: FileKind)
     /// Every address of the target refused or failed (target as written, last cause).
     case connectFailed(address: String, SystemError)
     /// Connecting to the target plus the handshake took longer than `-o` seconds.
@@ -38,6 +41,8 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
             return failure.description
         case .listenFailed(let address, let cause):
             return "cannot listen on \(address): \(cause)"
+        case .sourcePathOccupied(let path, let kind):
+            return "cannot listen on \(path): \(kind) is in the way; refusing to replace it"
         case .connectFailed(let address, let cause):
             return "cannot connect to \(address): \(cause)"
         case .timedOut:
@@ -78,6 +83,7 @@ public enum ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .truncatedStream: return "stream-truncated"
         case .handshakeRefusedByServer: return "handshake-refused"
         case .standardInputUnreadable, .standardOutputUnwritable: return "standard-io"
+        case .sourcePathOccupied: return "listen"
         }
     }
 

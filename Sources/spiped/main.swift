@@ -45,10 +45,12 @@ func runSpiped() -> Never {
         fail("Failed to drop privileges: \(error.message)")
     }
 
+    // The daemon's locked pid file (none in the foreground), removed at a clean exit.
+    var pidFile: PidFile?
     // With -D the reference daemonizes before resolving names and then retries lookups.
     let daemonizeEarly = options.waitForDNS && !options.foreground
     if daemonizeEarly {
-        do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
+        do { pidFile = try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
         if options.useSyslog { warnings.switchToSyslog() }
     }
 
@@ -83,7 +85,7 @@ func runSpiped() -> Never {
     do { proxy = try Proxy(configuration: configuration) } catch { fail("\(error)") }
 
     if !options.foreground && !daemonizeEarly {
-        do { try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
+        do { pidFile = try Daemon.daemonize(pidFilePath: options.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
         if options.useSyslog { warnings.switchToSyslog() }
     }
 
@@ -100,13 +102,15 @@ func runSpiped() -> Never {
     // Writes to a peer that has gone must fail with EPIPE, not kill the process.
     signal(SIGPIPE, SIG_IGN)
 
+    // SIGTERM: the proxy stops accepting, lets every connection end, and removes its Unix
+    // socket file (if the path still names it); then the pid file goes too.
     do {
         try proxy.run()
     } catch {
+        pidFile?.remove()
         fail("\(error)")
     }
-    // SIGTERM: the proxy stopped accepting and every connection ended. Remove our Unix socket.
-    if case .unix(let path) = options.source { unlink(path) }
+    pidFile?.remove()
     exit(0)
 }
 

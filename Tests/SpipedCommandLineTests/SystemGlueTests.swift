@@ -9,15 +9,66 @@ final class SystemGlueTests: XCTestCase {
         let path = NSTemporaryDirectory() + "spiped-test-\(getpid()).pid"
         defer { unlink(path) }
         try "something longer than a pid\n".write(toFile: path, atomically: false, encoding: .utf8)
-        try Daemon.writePidFile(path: path)
+        let pidFile = try PidFile.create(path: path)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), String(getpid()))
+        pidFile.remove()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "removed at exit")
     }
 
     func testUnwritablePidFileIsATypedError() {
-        XCTAssertThrowsError(try Daemon.writePidFile(path: "/nonexistent-dir/x.pid")) { error in
-            XCTAssertEqual(error as? DaemonError, .pidFileUnwritable(path: "/nonexistent-dir/x.pid", errno: ENOENT))
-            XCTAssertEqual((error as? DaemonError)?.message, "Cannot write pid file /nonexistent-dir/x.pid: No such file or directory")
+        XCTAssertThrowsError(try PidFile.create(path: "/nonexistent-dir/x.pid")) { error in
+            XCTAssertEqual(error as? PidFileError, .unwritable(path: "/nonexistent-dir/x.pid", errno: ENOENT))
+            XCTAssertEqual((error as? PidFileError)?.description, "Cannot write pid file /nonexistent-dir/x.pid: No such file or directory")
         }
+    }
+
+    func testLockedPidFileIsRefusedAndLeftAlone() throws {
+        let path = NSTemporaryDirectory() + "spiped-test-locked-\(getpid()).pid"
+        defer { unlink(path) }
+        let first = try PidFile.create(path: path)
+        // flock locks belong to the open file, so a second open in this process conflicts too.
+        XCTAssertThrowsError(try PidFile.create(path: path)) { error in
+            XCTAssertEqual(error as? PidFileError, .lockedByRunningProcess(path: path, pid: getpid()))
+            XCTAssertEqual((error as? PidFileError)?.description, "pid file \(path) is locked by running process \(getpid())")
+        }
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), String(getpid()))
+        first.remove()
+        let second = try PidFile.create(path: path)
+        second.remove()
+    }
+
+    func testPidFileIsNotRemovedOnceReplaced() throws {
+        let path = NSTemporaryDirectory() + "spiped-test-replaced-\(getpid()).pid"
+        defer { unlink(path) }
+        let pidFile = try PidFile.create(path: path)
+        unlink(path)
+        try "12345".write(toFile: path, atomically: false, encoding: .utf8)
+        pidFile.remove()
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "12345", "another file at the path is not ours to remove")
+    }
+
+    func testSymbolicLinkAsPidFileIsRefused() throws {
+        let directory = NSTemporaryDirectory() + "spiped-test-link-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "keep".write(toFile: directory + "/victim", atomically: false, encoding: .utf8)
+        XCTAssertEqual(symlink(directory + "/victim", directory + "/x.pid"), 0)
+        XCTAssertThrowsError(try PidFile.create(path: directory + "/x.pid")) { error in
+            XCTAssertEqual(error as? PidFileError, .symbolicLink(path: directory + "/x.pid"))
+        }
+        XCTAssertEqual(try String(contentsOfFile: directory + "/victim", encoding: .utf8), "keep")
+    }
+
+    func testHardLinkedPidFileIsRefusedAndLeftAlone() throws {
+        let directory = NSTemporaryDirectory() + "spiped-test-hardlink-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "keep".write(toFile: directory + "/victim", atomically: false, encoding: .utf8)
+        XCTAssertEqual(link(directory + "/victim", directory + "/x.pid"), 0)
+        XCTAssertThrowsError(try PidFile.create(path: directory + "/x.pid")) { error in
+            XCTAssertEqual(error as? PidFileError, .hardLinked(path: directory + "/x.pid"))
+        }
+        XCTAssertEqual(try String(contentsOfFile: directory + "/victim", encoding: .utf8), "keep")
     }
 
     func testUnknownUserAndGroupAreRefusedBeforeAnyChange() {

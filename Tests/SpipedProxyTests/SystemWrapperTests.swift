@@ -1,9 +1,41 @@
+import Foundation
 import Glibc
 import SpipedSystem
 import XCTest
 
 /// The typed Glibc wrappers, against the real kernel.
 final class SystemWrapperTests: XCTestCase {
+    func testUnixSocketBindRefusesAFileThatIsNotASocket() throws {
+        let directory = try TestNetwork.temporaryDirectory()
+        let path = directory + "/in-the-way"
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("keep".utf8)))
+        let fd = try FileDescriptor.streamSocket(family: AF_UNIX)
+        defer { fd.close() }
+        XCTAssertThrowsError(try UnixSocketFile.bind(fd, to: SocketAddress(unixPath: path)!)) { error in
+            XCTAssertEqual(error as? UnixSocketBindError, .notASocket(path: path, kind: .regularFile))
+            XCTAssertEqual("\(error)", "\(path): a regular file is in the way; refusing to replace it")
+        }
+        XCTAssertEqual(FileManager.default.contents(atPath: path), Data("keep".utf8))
+    }
+
+    func testUnixSocketFileIsRemovedOnlyWhileItIsOurs() throws {
+        let directory = try TestNetwork.temporaryDirectory()
+        let path = directory + "/ours.sock"
+        let address = SocketAddress(unixPath: path)!
+        let first = try FileDescriptor.streamSocket(family: AF_UNIX)
+        defer { first.close() }
+        let firstFile = try UnixSocketFile.bind(first, to: address)
+        // Not listening, so stale to a newcomer: it replaces the file with its own.
+        let second = try FileDescriptor.streamSocket(family: AF_UNIX)
+        defer { second.close() }
+        let secondFile = try UnixSocketFile.bind(second, to: address)
+        XCTAssertNotEqual(firstFile.identity, secondFile.identity)
+        XCTAssertFalse(firstFile.removeIfStillOurs(), "the path now names the newcomer's socket")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path))
+        XCTAssertTrue(secondFile.removeIfStillOurs())
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+    }
+
     func testSocketPairRoundTripAndEndOfFile() throws {
         let (left, right) = try FileDescriptor.socketPair()
         defer { left.close(); right.close() }

@@ -16,8 +16,8 @@ final class Pipe: Sendable {
     let listener: FileDescriptor
     /// The address actually bound (with the kernel's port for port 0).
     let listeningAddress: SocketAddress
-    /// The Unix-socket file this pipe created, removed when the pipe ends.
-    let unixSourcePath: String?
+    /// The Unix-socket file this pipe created, removed when the pipe ends (if still ours).
+    let unixSocketFile: UnixSocketFile?
 
     private let currentSettings: Mutex<PipeSettings>
     /// Connections open on this pipe (plus accepts in progress), for `-n`.
@@ -30,12 +30,12 @@ final class Pipe: Sendable {
     private let acceptFailureLogged = Atomic<Bool>(false)
 
     init(identifier: Int, source: AddressSpec, listener: FileDescriptor, listeningAddress: SocketAddress,
-         unixSourcePath: String?, settings: PipeSettings) {
+         unixSocketFile: UnixSocketFile?, settings: PipeSettings) {
         self.identifier = identifier
         self.source = source
         self.listener = listener
         self.listeningAddress = listeningAddress
-        self.unixSourcePath = unixSourcePath
+        self.unixSocketFile = unixSocketFile
         currentSettings = Mutex(settings)
     }
 
