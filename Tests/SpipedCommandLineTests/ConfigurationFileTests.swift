@@ -266,6 +266,14 @@ final class ConfigurationFileTests: XCTestCase {
             "\(main):4: invalid 'route' '/k': use 'route = KEYFILE ADDRESS'",
             "\(main):5: invalid address for 'route': 'nowhere': Address must contain port number: nowhere",
         ])
+        // Found by the config-parse fuzzer: `[` without `]` was taken as a host name, whose text
+        // form (`[:0`) does not parse back.
+        XCTAssertEqual(errors(pipe("a", port: 1) + "bind-address = [\nbind-address = [1.2.3.4\n"), [
+            "\(main):6: invalid address for 'bind-address': '[': Error parsing IP address: [",
+            "\(main):7: option 'bind-address' given more than once (first at line 6)",
+        ])
+        XCTAssertEqual(errors(pipe("a", port: 1) + "bind-address = [1.2.3.4\n"),
+                       ["\(main):6: invalid address for 'bind-address': '[1.2.3.4': Error parsing IP address: [1.2.3.4"])
     }
 
     func testMissingRequiredOptions() {
