@@ -36,6 +36,7 @@ let package = Package(
         fuzzTarget("address-parse", [system]),
         fuzzTarget("key-file", ["ProtocolFuzzing", proto]),
         fuzzTarget("options-parse", [commandLine, system]),
+        fuzzTarget("config-parse", [commandLine, system, proto]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,6 +44,8 @@ public enum AddressSpec: Equatable, Sendable, CustomStringConvertible {
         // No colon at all: a host name or IPv4 literal without a port.
         if colonCount == 0 {
             if text.isEmpty { throw .malformed(text) }
+            // `[1.2.3.4` (no closing bracket) is a broken literal, not a host name.
+            if text.hasPrefix("[") { throw .invalidAddressLiteral(text) }
             return isIPv4Literal(text) ? .ipv4(text, port: 0) : .hostName(text, port: 0)
         }
         // Several colons and no brackets: a bare IPv6 literal without a port (if it is one).
