@@ -47,7 +47,12 @@ public final class MetricsServer: Sendable {
             throw error
         }
         self.loop = loop
-        thread = try SystemThread(name: "spiped-metrics") { loop.run() }
+        do {
+            thread = try SystemThread(name: "spiped-metrics") { loop.run() }
+        } catch {
+            listener.close()
+            throw error
+        }
     }
 
     /// Stops serving: closes the listener and every client, and joins the thread. Idempotent.
