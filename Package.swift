@@ -28,9 +28,10 @@ let package = Package(
         .library(name: "SpipedCryptoAccelerated", targets: ["SpipedCryptoAccelerated"]),
         // The sans-I/O spiped protocol core.
         .library(name: "SpipedProtocol", targets: ["SpipedProtocol"]),
-        // System wrappers and command-line parsing, as products only so Fuzz/ can reach them.
+        // System wrappers, command-line parsing and the proxy, as products only so Fuzz/ can reach them.
         .library(name: "SpipedSystem", targets: ["SpipedSystem"]),
         .library(name: "SpipedCommandLine", targets: ["SpipedCommandLine"]),
+        .library(name: "SpipedProxy", targets: ["SpipedProxy"]),
         .executable(name: "spiped", targets: ["spiped"]),
         .executable(name: "spipe", targets: ["spipe"]),
         .executable(name: "spiped-bench", targets: ["spiped-bench"]),

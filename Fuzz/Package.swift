@@ -20,6 +20,7 @@ let accelerated: Target.Dependency = .product(name: "SpipedCryptoAccelerated", p
 let proto: Target.Dependency = .product(name: "SpipedProtocol", package: "spiped-swift")
 let system: Target.Dependency = .product(name: "SpipedSystem", package: "spiped-swift")
 let commandLine: Target.Dependency = .product(name: "SpipedCommandLine", package: "spiped-swift")
+let proxy: Target.Dependency = .product(name: "SpipedProxy", package: "spiped-swift")
 
 let package = Package(
     name: "spiped-fuzz",
@@ -37,6 +38,7 @@ let package = Package(
         fuzzTarget("key-file", ["ProtocolFuzzing", proto]),
         fuzzTarget("options-parse", [commandLine, system]),
         fuzzTarget("config-parse", [commandLine, system, proto]),
+        fuzzTarget("http-request", [proxy]),
     ],
     swiftLanguageModes: [.v6]
 )
