@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -207,8 +206,16 @@ def traced(binary, arguments, trace, tmp_path):
                 pass
         return None
 
-    wait_until(lambda: child() is not None or process.poll() is not None, what="traced process")
-    return process, child()
+    try:
+        wait_until(lambda: child() is not None or process.poll() is not None, what="traced process")
+        pid = child()
+        assert pid is not None, f"{binary} exited under strace: {Path(log.name).read_text(errors='replace')}"
+    except BaseException:
+        process.kill()
+        process.wait()
+        log.close()
+        raise
+    return process, pid
 
 
 def test_every_system_call_spiped_makes_is_allowed_by_the_units(tmp_path, key):
@@ -232,8 +239,16 @@ def test_every_system_call_spiped_makes_is_allowed_by_the_units(tmp_path, key):
     finally:
         for strace, pid in processes:
             if strace.poll() is None:
-                strace.kill()
-                strace.wait()
+                # Killing strace alone would leave the traced spiped running, detached.
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                try:
+                    strace.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    strace.kill()
+                    strace.wait()
             strace.log.close()
         echo.close()
     used = set()
