@@ -19,12 +19,15 @@ public enum CommandLineError: Error, Equatable, Sendable {
     case invalidAddress(option: String, value: String, AddressSpecError)
     /// A `-u` argument that names neither a user nor a group.
     case invalidPrivileges(value: String, PrivilegeError)
+    /// An argument of one of the long options (`--log-level`, `--socket-mode`, ...) that is not
+    /// one of its accepted values; `reason` says what is accepted.
+    case invalidValue(option: String, value: String, reason: String)
 
     /// True when the usage text should follow the message.
     public var showsUsage: Bool {
         switch self {
         case .usage, .illegalOption, .missingArgument: return true
-        case .invalidNumber, .numberOutOfRange, .invalidAddress, .invalidPrivileges: return false
+        case .invalidNumber, .numberOutOfRange, .invalidAddress, .invalidPrivileges, .invalidValue: return false
         }
     }
 
@@ -39,6 +42,7 @@ public enum CommandLineError: Error, Equatable, Sendable {
         case .invalidAddress(let option, let value, let problem):
             return "Error resolving socket address: \(value) (\(option)): \(problem.message)"
         case .invalidPrivileges(let value, let problem): return "Invalid -u \"\(value)\": \(problem.message)"
+        case .invalidValue(let option, let value, let reason): return "Invalid \(option) \"\(value)\": \(reason)"
         }
     }
 

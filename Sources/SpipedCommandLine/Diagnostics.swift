@@ -6,10 +6,20 @@ import SpipedSystem
 
 /// Writes text to standard error in one `write` call (retrying on EINTR and short writes).
 public func writeStandardError(_ text: String) {
+    writeAll(text, to: STDERR_FILENO)
+}
+
+/// Writes text to standard output (`--help`, `--version`), retrying on EINTR and short writes.
+public func writeStandardOutput(_ text: String) {
+    writeAll(text, to: STDOUT_FILENO)
+}
+
+/// Writes all of `text` to `descriptor`; gives up silently on an error other than EINTR.
+private func writeAll(_ text: String, to descriptor: CInt) {
     var bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {
-        let written = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        let written = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
         if written < 0 {
             if errno == EINTR { continue }
             return

@@ -43,4 +43,14 @@ enum NumberArguments {
             return .success(value)
         }
     }
+
+    /// A permission mode in octal (`--socket-mode`): one to four octal digits, with or without
+    /// a leading `0` (`660`, `0660`), at most `0777` (set-id and sticky bits mean nothing on a
+    /// socket). `.invalid` for anything else, `.outOfRange` above 0777.
+    static func permissionMode(_ text: String) -> Result<UInt32, NumberArgumentError> {
+        let digits = Array(text.utf8)
+        guard (1...4).contains(digits.count), digits.allSatisfy({ (0x30...0x37).contains($0) }) else { return .failure(.invalid) }
+        let value = digits.reduce(UInt32(0)) { $0 * 8 + UInt32($1 - 0x30) }
+        return value <= 0o777 ? .success(value) : .failure(.outOfRange)
+    }
 }

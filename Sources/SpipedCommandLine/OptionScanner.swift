@@ -1,11 +1,12 @@
 // Splits an argument vector into options the way spiped's getopt does: short options may be
 // clustered (`-DF`, `-Fk key`), an option's argument may be attached (`-n5`) or the next word,
-// long options are whole words (`--syslog`), `--` ends the options, and the first word that is
-// not an option (including a lone `-`) ends them too. Pure: no I/O.
+// long options are whole words (`--syslog`) whose argument, if they take one, is the next word
+// or follows an `=` (`--config FILE`, `--config=FILE`), `--` ends the options, and the first
+// word that is not an option (including a lone `-`) ends them too. Pure: no I/O.
 
 /// One option of a program's command line.
 struct OptionDefinition: Sendable {
-    /// The option as typed: `-n` or `--syslog`.
+    /// The option as typed: `-n`, `--syslog` or `--config`.
     let name: String
     /// True when the option takes an argument.
     let takesArgument: Bool
@@ -46,13 +47,26 @@ struct OptionScanner: Sendable {
             guard word.hasPrefix("-"), word.count > 1 else { return Array(arguments[index...]) }
             index += 1
             if word.hasPrefix("--") {
-                // Long option; `--name=value` is not accepted for flags (reported by name).
+                // A long option. `--name=value` is accepted only for options that take an
+                // argument; a flag written that way is refused by name (`--syslog=1`).
                 let name = String(word.prefix(while: { $0 != "=" }))
-                guard let definition = definitions.first(where: { $0.name == name }), !definition.takesArgument,
-                      name == word else {
+                guard let definition = definitions.first(where: { $0.name == name }) else {
                     throw .scan(.illegalOption(name))
                 }
-                do { if try !handle(name, nil) { return [] } } catch { throw .handler(error) }
+                var argument: String?
+                if definition.takesArgument {
+                    if name != word {
+                        argument = String(word.dropFirst(name.count + 1))
+                    } else if index < arguments.count {
+                        argument = arguments[index]
+                        index += 1
+                    } else {
+                        throw .scan(.missingArgument(name))
+                    }
+                } else if name != word {
+                    throw .scan(.illegalOption(name))
+                }
+                do { if try !handle(name, argument) { return [] } } catch { throw .handler(error) }
                 continue
             }
             // A cluster of short options.

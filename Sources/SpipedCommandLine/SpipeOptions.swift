@@ -1,13 +1,17 @@
 // The command line of `spipe`, parsed into a typed configuration. Accepts and refuses what
-// spipe 1.6.2 (Debian) does, plus `-b` from 1.6.3. Pure: no I/O.
+// spipe 1.6.2 (Debian) does, plus `-b` from 1.6.3 and this implementation's `-h`, `--help` and
+// `--version`. Pure: no I/O.
 import SpipedSystem
 
 /// What `spipe` was asked to do.
 public enum SpipeInvocation: Equatable, Sendable {
     /// Connect once with these options.
     case run(SpipeOptions)
-    /// `-v`: print the version and exit with status 0.
-    case showVersion
+    /// `-h`/`--help`: print `SpipeUsage.help` on standard output and exit with status 0.
+    case showHelp
+    /// `-v` (on standard error, as the reference does) or `--version` (on standard output):
+    /// print the version and exit with status 0.
+    case showVersion(onStandardOutput: Bool)
 }
 
 /// Everything the `spipe` command line specifies, with the reference's defaults filled in.
@@ -29,16 +33,22 @@ public struct SpipeOptions: Equatable, Sendable {
     /// `-o`: connect and handshake timeout in seconds (default 5; may be +infinity).
     public var timeoutSeconds: Double
 
-    /// Parses `spipe`'s arguments (without the program name), with the same rules as `spiped`.
+    /// Parses `spipe`'s arguments (without the program name), with the same rules as `spiped`
+    /// (`-v`, `--version`, `-h` or `--help` before any error is the answer, whatever follows).
     public static func parse(_ arguments: [String]) throws(CommandLineError) -> SpipeInvocation {
         var seen: Set<String> = []
-        var showVersion = false
+        var early: SpipeInvocation?
         var texts: [String: String] = [:]
         var timeout: Double?
         let operands: [String]
         do {
             operands = try scanner.scan(arguments) { (name: String, argument: String?) throws(CommandLineError) -> Bool in
-                if name == "-v" { showVersion = true; return false }
+                switch name {
+                case "-v": early = .showVersion(onStandardOutput: false); return false
+                case "--version": early = .showVersion(onStandardOutput: true); return false
+                case "-h", "--help": early = .showHelp; return false
+                default: break
+                }
                 guard !seen.contains(name) else { throw .usage("option \(name) given more than once") }
                 seen.insert(name)
                 if name == "-o", let argument {
@@ -59,7 +69,7 @@ public struct SpipeOptions: Equatable, Sendable {
             case .handler(let failure): throw failure
             }
         }
-        if showVersion { return .showVersion }
+        if let early { return early }
         if let extra = operands.first { throw .usage("unexpected argument: \(extra)") }
         if seen.contains("-f") && seen.contains("-g") { throw .usage("-f and -g cannot be used together") }
         guard let keyFilePath = texts["-k"] else { throw .usage("-k <key file> is required") }
@@ -95,5 +105,8 @@ public struct SpipeOptions: Equatable, Sendable {
         OptionDefinition(name: "-o", takesArgument: true),
         OptionDefinition(name: "-t", takesArgument: true),
         OptionDefinition(name: "-v", takesArgument: false),
+        OptionDefinition(name: "-h", takesArgument: false),
+        OptionDefinition(name: "--help", takesArgument: false),
+        OptionDefinition(name: "--version", takesArgument: false),
     ])
 }

@@ -17,8 +17,12 @@ func runSpipe() -> Never {
     let options: SpipeOptions
     do {
         switch try SpipeOptions.parse(Array(CommandLine.arguments.dropFirst())) {
-        case .showVersion:
-            writeStandardError(SpipeUsage.version)
+        case .showVersion(let onStandardOutput):
+            // The reference prints its version (-v) on stderr; --version uses stdout.
+            if onStandardOutput { writeStandardOutput(SpipeUsage.version) } else { writeStandardError(SpipeUsage.version) }
+            exit(0)
+        case .showHelp:
+            writeStandardOutput(SpipeUsage.help)
             exit(0)
         case .run(let parsed):
             options = parsed

@@ -24,10 +24,17 @@ func runSpiped() -> Never {
     let options: SpipedOptions
     do {
         switch try SpipedOptions.parse(Array(CommandLine.arguments.dropFirst())) {
-        case .showVersion:
-            // The reference prints its version on stderr.
-            writeStandardError(SpipedUsage.version)
+        case .showVersion(let onStandardOutput):
+            // The reference prints its version (-v) on stderr; --version uses stdout.
+            if onStandardOutput { writeStandardOutput(SpipedUsage.version) } else { writeStandardError(SpipedUsage.version) }
             exit(0)
+        case .showHelp:
+            writeStandardOutput(SpipedUsage.help)
+            exit(0)
+        case .runConfiguration:
+            // Wired by the configuration-file work (issue 12); until then refused.
+            writeStandardError("spiped: --config is not supported by this build yet\n")
+            exit(1)
         case .run(let parsed):
             options = parsed
         }

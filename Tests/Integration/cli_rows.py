@@ -1,11 +1,16 @@
 """The command lines whose accept/refuse decision must match the reference.
 
 Tokens: @S@ and @T@ are replaced by free 127.0.0.1 addresses, @KEY@ by a key file, @DIR@ by a
-temporary directory. `classify` runs one row against a binary and reports what it did:
-"run" (spiped: listening on @S@; spipe: exchanged data and exited 0), "version" (exit 0 after
+temporary directory, @M@ by a free port (for --metrics). `classify` runs one row against a
+binary and reports what it did: "run" (spiped: listening on @S@; spipe: exchanged data and
+exited 0), "help" (exit 0 with a usage text on standard output), "version" (exit 0 after
 printing its name), or "refuse" (non-zero exit). `python3 cli_rows.py` prints the reference's
 decisions as JSON; that output is committed as reference-decisions.json, which the Swift unit
 tests (Tests/SpipedCommandLineTests) read to check the option parser without running anything.
+
+EXTENSION_ROWS use this implementation's own long options (/work/OPTIONS.md: --help, --config,
+--pool, ...), which the reference refuses; each row carries the decision *we* must make. They
+are in the JSON too ("extensions", with the reference's decision checked to be "refuse").
 """
 import json
 import os
@@ -83,6 +88,54 @@ for t in ["[127.0.0.1]", "[127.0.0.1]:0", "[1.2.3]:80", "relative"]:
     p("-t", t, "-k", "@KEY@")
 
 
+# This implementation's long options: (program, args, our decision). The reference refuses all.
+EXTENSION_ROWS = []
+
+
+def x(program, expected, *a):
+    EXTENSION_ROWS.append((program, list(a), expected))
+
+
+# Help and version on standard output; like -v, the first of them ends the scan.
+x("spiped", "help", "--help"); x("spiped", "help", "-h"); x("spiped", "help", "-e", *B, "--help")
+x("spiped", "help", "--help", "-x"); x("spiped", "help", "-h", "extra"); x("spiped", "refuse", "-x", "--help")
+x("spiped", "refuse", "--help=1"); x("spiped", "refuse", "--helpme"); x("spiped", "refuse", "-e", *B, "-H")
+x("spiped", "version", "--version"); x("spiped", "version", "--version", "-x"); x("spiped", "version", "-e", *B, "--version")
+x("spiped", "refuse", "--version=1")
+x("spipe", "help", "--help"); x("spipe", "help", "-h"); x("spipe", "help", *P, "-h"); x("spipe", "version", "--version")
+x("spipe", "refuse", "-x", "-h"); x("spipe", "refuse", *P, "--config", "@DIR@/c"); x("spipe", "refuse", *P, "--pool", "1")
+# --log-level.
+x("spiped", "run", "-e", *B, "--log-level", "info"); x("spiped", "run", "-d", *B, "--log-level=debug")
+x("spiped", "run", "-e", *B, "--log-level", "error"); x("spiped", "run", "-e", *B, "--log-level", "warning")
+x("spiped", "refuse", "-e", *B, "--log-level", "loud"); x("spiped", "refuse", "-e", *B, "--log-level", "INFO")
+x("spiped", "refuse", "-e", *B, "--log-level"); x("spiped", "refuse", "-e", *B, "--log-level", "info", "--log-level", "info")
+# --metrics.
+x("spiped", "run", "-e", *B, "--metrics", "[127.0.0.1]:@M@"); x("spiped", "run", "-d", *B, "--metrics=[127.0.0.1]:@M@")
+x("spiped", "refuse", "-e", *B, "--metrics", "[127.0.0.1]"); x("spiped", "refuse", "-e", *B, "--metrics", "@DIR@/metrics.sock")
+x("spiped", "refuse", "-e", *B, "--metrics", "[1.2.3]:80")
+# --pool and --pool-max-age: -e only.
+x("spiped", "run", "-e", *B, "--pool", "2"); x("spiped", "run", "-e", *B, "--pool", "0")
+x("spiped", "run", "-e", *B, "--pool", "2", "--pool-max-age", "3"); x("spiped", "run", "-e", *B, "--pool=1", "--pool-max-age=0.5")
+x("spiped", "refuse", "-d", *B, "--pool", "2"); x("spiped", "refuse", "-e", *B, "--pool", "1001")
+x("spiped", "refuse", "-e", *B, "--pool", "-1"); x("spiped", "refuse", "-e", *B, "--pool", "two")
+x("spiped", "refuse", "-e", *B, "--pool-max-age", "3"); x("spiped", "refuse", "-e", *B, "--pool", "1", "--pool-max-age", "0")
+x("spiped", "refuse", "-e", *B, "--pool", "1", "--pool-max-age", "nan"); x("spiped", "refuse", "-d", *B, "--pool-max-age", "3")
+# --drain-timeout.
+x("spiped", "run", "-e", *B, "--drain-timeout", "10"); x("spiped", "run", "-d", *B, "--drain-timeout", "0")
+x("spiped", "refuse", "-e", *B, "--drain-timeout", "-1"); x("spiped", "refuse", "-e", *B, "--drain-timeout", "abc")
+x("spiped", "refuse", "-e", *B, "--drain-timeout", "nan")
+# --socket-mode and --socket-group: Unix-socket sources only.
+x("spiped", "refuse", "-e", *B, "--socket-mode", "660"); x("spiped", "refuse", "-e", *B, "--socket-group", "root")
+x("spiped", "refuse", "-e", "-s", "@DIR@/s.sock", "-t", "@T@", "-k", "@KEY@", "-F", "--socket-mode", "680")
+x("spiped", "refuse", "-e", "-s", "@DIR@/s.sock", "-t", "@T@", "-k", "@KEY@", "-F", "--socket-mode", "1777")
+x("spiped", "refuse", "-e", "-s", "@DIR@/s.sock", "-t", "@T@", "-k", "@KEY@", "-F", "--socket-group", "")
+# --config excludes the per-pipe options; --check needs --config.
+for words in (["-e"], ["-d"], ["-s", "@S@"], ["-t", "@T@"], ["-k", "@KEY@"], ["-n", "5"], ["-f"], ["--pool", "1"]):
+    x("spiped", "refuse", "--config", "@DIR@/spiped.conf", "-F", *words)
+x("spiped", "refuse", "--config"); x("spiped", "refuse", "--config="); x("spiped", "refuse", "--config", "@DIR@/a", "--config", "@DIR@/b")
+x("spiped", "refuse", "--check"); x("spiped", "refuse", "-e", *B, "--check"); x("spiped", "refuse", "--config", "@DIR@/c", "--check=1")
+
+
 def substitute(args, values):
     out = []
     for a in args:
@@ -92,14 +145,16 @@ def substitute(args, values):
     return out
 
 
-def classify(binary, program, args, directory, key, source, target, timeout=10.0):
+def classify(binary, program, args, directory, key, source, target, timeout=10.0, metrics_port=9):
     """Runs one row; returns (outcome, stderr text). For spipe rows, `target` must be a working
     spiped -d (so a well-formed command exchanges data and exits 0)."""
-    argv = [binary] + substitute(args, {"@S@": source, "@T@": target, "@KEY@": str(key), "@DIR@": str(directory)})
+    argv = [binary] + substitute(args, {"@S@": source, "@T@": target, "@KEY@": str(key), "@DIR@": str(directory),
+                                        "@M@": str(metrics_port)})
     from conftest import is_listening  # local import: this file also runs standalone
     log_path = Path(directory) / "classify.stderr"
-    with open(log_path, "w+b") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=directory)
+    out_path = Path(directory) / "classify.stdout"
+    with open(log_path, "w+b") as log, open(out_path, "w+b") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=log, cwd=directory)
         deadline = time.monotonic() + timeout
         outcome = None
         grace_end = None
@@ -107,8 +162,12 @@ def classify(binary, program, args, directory, key, source, target, timeout=10.0
             while outcome is None:
                 code = proc.poll()
                 if code is not None:
-                    text = log_path.read_text(errors="replace")
-                    if code == 0 and program == "spipe" and "-v" not in args:
+                    stdout = out_path.read_text(errors="replace")
+                    if code == 0 and "\nusage: " + program in "\n" + stdout:
+                        outcome = "help"
+                    elif code == 0 and stdout == program + " 1.6.4\n":
+                        outcome = "version"
+                    elif code == 0 and program == "spipe" and "-v" not in args:
                         outcome = "run"
                     elif code == 0:
                         outcome = "version"
@@ -139,6 +198,7 @@ def main():
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import EchoServer, free_port, tcp_address, wait_until, is_listening
     decisions = []
+    extensions = []
     with tempfile.TemporaryDirectory() as directory:
         key = Path(directory) / "key"
         key.write_bytes(os.urandom(32))
@@ -153,12 +213,20 @@ def main():
                 target = server_address if program == "spipe" else tcp_address(free_port())
                 outcome, _ = classify(binary, program, args, directory, key, source, target)
                 decisions.append({"program": program, "args": args, "outcome": outcome})
+            for program, args, ours in EXTENSION_ROWS:
+                source = tcp_address(free_port())
+                target = server_address if program == "spipe" else tcp_address(free_port())
+                theirs, _ = classify("/usr/bin/" + program, program, args, directory, key, source, target,
+                                     metrics_port=free_port())
+                if theirs != "refuse":
+                    raise SystemExit(f"the reference does not refuse extension row {program} {args}: {theirs}")
+                extensions.append({"program": program, "args": args, "outcome": ours, "reference": theirs})
         finally:
             server.kill()
             server.wait()
             echo.close()
-    json.dump({"reference": "Debian spiped 1.6.2 (/usr/bin/spiped, /usr/bin/spipe)", "decisions": decisions},
-              sys.stdout, indent=1)
+    json.dump({"reference": "Debian spiped 1.6.2 (/usr/bin/spiped, /usr/bin/spipe)", "decisions": decisions,
+               "extensions": extensions}, sys.stdout, indent=1)
     print()
 
 

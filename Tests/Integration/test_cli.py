@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from cli_rows import ROWS, classify
+from cli_rows import EXTENSION_ROWS, ROWS, classify
 from conftest import BINARIES, EchoServer, free_port, is_listening, tcp_address, wait_until
 
 
@@ -43,6 +43,21 @@ def test_same_decision_as_reference(row, spipe_server, tmp_path):
         if outcomes[who] == "refuse":
             assert stderr.strip(), f"{who} refused without a message"
     assert outcomes["ours"] == outcomes["theirs"]
+
+
+@pytest.mark.parametrize("row", EXTENSION_ROWS, ids=[_row_id(r[:2]) for r in EXTENSION_ROWS])
+def test_extension_decision(row, spipe_server, tmp_path):
+    """This implementation's long options: our decision is the one the row names (the
+    reference refuses every such row, checked when reference-decisions.json is generated)."""
+    program, args, expected = row
+    server_address, key = spipe_server
+    source = tcp_address(free_port())
+    target = server_address if program == "spipe" else tcp_address(free_port())
+    outcome, stderr = classify(BINARIES["ours"][program], program, args, tmp_path, key, source, target,
+                               metrics_port=free_port())
+    if outcome == "refuse":
+        assert stderr.strip(), "refused without a message"
+    assert outcome == expected
 
 
 RUNTIME_REFUSALS = {
@@ -87,3 +102,22 @@ def test_version(tmp_path):
         result = subprocess.run([BINARIES["ours"][program], "-v"], capture_output=True, text=True, timeout=10)
         assert result.returncode == 0
         assert result.stderr.startswith(program + " 1.6")
+
+
+def test_help_and_version_on_standard_output():
+    """--help and --version print on stdout and exit 0; -v stays on stderr (as the reference)."""
+    for program in ("spiped", "spipe"):
+        binary = BINARIES["ours"][program]
+        for flag in ("--help", "-h"):
+            result = subprocess.run([binary, flag], capture_output=True, text=True, timeout=10)
+            assert result.returncode == 0 and result.stderr == ""
+            assert f"usage: {program} " in result.stdout
+            option_lines = [line for line in result.stdout.splitlines() if line.startswith("  -")]
+            assert len(option_lines) >= 10
+            for line in option_lines:
+                if not line.lstrip().startswith(("-h", "-v", "--version", "-e", "-d")):
+                    assert "default" in line or "required" in line, line
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+        assert (result.returncode, result.stdout, result.stderr) == (0, f"{program} 1.6.4\n", "")
+        result = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=10)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", f"{program} 1.6.4\n")

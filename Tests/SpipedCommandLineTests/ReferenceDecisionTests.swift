@@ -17,34 +17,40 @@ final class ReferenceDecisionTests: XCTestCase {
             let outcome: String
         }
         let decisions: [Row]
+        /// Rows with this implementation's long options: the outcome is ours (the reference refuses them all).
+        let extensions: [Row]
     }
 
-    /// The rows, with tokens replaced by fixed values (nothing is bound or read).
-    func loadRows() throws -> [Table.Row] {
+    /// The rows (or, with `extensions`, the extension rows), with tokens replaced by fixed
+    /// values (nothing is bound or read).
+    func loadRows(extensions: Bool = false) throws -> [Table.Row] {
         let url = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Integration/reference-decisions.json")
         let table = try JSONDecoder().decode(Table.self, from: Data(contentsOf: url))
-        let values = ["@S@": "[127.0.0.1]:8001", "@T@": "[127.0.0.1]:8002", "@KEY@": "/etc/spiped/key", "@DIR@": "/tmp"]
-        return table.decisions.map { row in
+        let values = ["@S@": "[127.0.0.1]:8001", "@T@": "[127.0.0.1]:8002", "@KEY@": "/etc/spiped/key", "@DIR@": "/tmp",
+                      "@M@": "9090"]
+        return (extensions ? table.extensions : table.decisions).map { row in
             Table.Row(program: row.program, args: row.args.map { argument in
                 values.reduce(argument) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
             }, outcome: row.outcome)
         }
     }
 
-    /// What our parser decides for one row: "run", "version" or "refuse".
+    /// What our parser decides for one row: "run", "help", "version" or "refuse".
     func decision(program: String, args: [String]) -> String {
         do {
             if program == "spiped" {
                 switch try SpipedOptions.parse(args) {
-                case .run: return "run"
+                case .run, .runConfiguration: return "run"
                 case .showVersion: return "version"
+                case .showHelp: return "help"
                 }
             }
             switch try SpipeOptions.parse(args) {
             case .run: return "run"
             case .showVersion: return "version"
+            case .showHelp: return "help"
             }
         } catch {
             return "refuse"
@@ -54,6 +60,15 @@ final class ReferenceDecisionTests: XCTestCase {
     func testEveryReferenceDecisionIsReproduced() throws {
         let rows = try loadRows()
         XCTAssertGreaterThan(rows.count, 150)
+        for row in rows {
+            XCTAssertEqual(decision(program: row.program, args: row.args), row.outcome,
+                           "\(row.program) \(row.args.map { "'\($0)'" }.joined(separator: " "))")
+        }
+    }
+
+    func testEveryExtensionDecisionIsOurs() throws {
+        let rows = try loadRows(extensions: true)
+        XCTAssertGreaterThan(rows.count, 50)
         for row in rows {
             XCTAssertEqual(decision(program: row.program, args: row.args), row.outcome,
                            "\(row.program) \(row.args.map { "'\($0)'" }.joined(separator: " "))")

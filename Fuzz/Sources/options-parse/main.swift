@@ -7,7 +7,9 @@ import SpipedSystem
 /// Options of spiped and spipe (with and without arguments) and words that are not options.
 private let optionWords = ["-e", "-d", "-s", "-t", "-k", "-f", "-g", "-F", "-j", "-n", "-o", "-r", "-R",
                            "-p", "-u", "-D", "-b", "-v", "--syslog", "--", "-", "-ef", "-fg", "-x", "--help",
-                           "-n5", "-o1", "-sfoo", "--syslo"]
+                           "-n5", "-o1", "-sfoo", "--syslo", "-h", "--version", "--config", "--check", "--log-level",
+                           "--metrics", "--pool", "--pool-max-age", "--drain-timeout", "--socket-mode",
+                           "--socket-group", "--config=", "--pool=1", "--log-level=info", "--socket-mode=660"]
 /// Values that have tripped option parsers: numbers at and past the edges, odd floats,
 /// addresses of every form, and empty text.
 private let valueWords = ["0", "-0", "1", "-1", "5", "60", "100", "4294967296", "18446744073709551615",
@@ -55,7 +57,7 @@ private func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
 
     let spiped = try? SpipedOptions.parse(arguments)
     if spiped != (try? SpipedOptions.parse(arguments)) { fuzzFailure("spiped parse is not deterministic for \(arguments)") }
-    if arguments.first == "-v" && spiped != .showVersion { fuzzFailure("spiped \(arguments) did not show the version") }
+    if arguments.first == "-v" && spiped != .showVersion(onStandardOutput: false) { fuzzFailure("spiped \(arguments) did not show the version") }
     if case .run(let options) = spiped {
         checkAddress(options.source, text: options.sourceText, what: "-s")
         checkAddress(options.target, text: options.targetText, what: "-t")
@@ -66,11 +68,19 @@ private func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             fuzzFailure("spiped re-resolution interval \(interval) from \(arguments)")
         }
         if options.keyFilePath.isEmpty && !arguments.contains("") { fuzzFailure("empty key path from \(arguments)") }
+        if options.poolSize != 0 && options.mode != .encrypt { fuzzFailure("spiped accepted --pool without -e: \(arguments)") }
+        if let mode = options.socketMode, mode > 0o777 { fuzzFailure("spiped accepted socket mode \(mode): \(arguments)") }
+        if !(options.poolMaxAgeSeconds > 0) || options.drainTimeoutSeconds.isNaN || !options.drainTimeoutSeconds.isFinite {
+            fuzzFailure("spiped accepted pool age \(options.poolMaxAgeSeconds) / drain \(options.drainTimeoutSeconds): \(arguments)")
+        }
+    }
+    if case .runConfiguration(let options) = spiped, options.configPath.isEmpty {
+        fuzzFailure("spiped accepted an empty --config: \(arguments)")
     }
 
     let spipe = try? SpipeOptions.parse(arguments)
     if spipe != (try? SpipeOptions.parse(arguments)) { fuzzFailure("spipe parse is not deterministic for \(arguments)") }
-    if arguments.first == "-v" && spipe != .showVersion { fuzzFailure("spipe \(arguments) did not show the version") }
+    if arguments.first == "-v" && spipe != .showVersion(onStandardOutput: false) { fuzzFailure("spipe \(arguments) did not show the version") }
     if case .run(let options) = spipe {
         checkAddress(options.target, text: options.targetText, what: "-t")
         if options.fast && options.requireForwardSecrecy { fuzzFailure("spipe accepted -f with -g: \(arguments)") }
