@@ -59,6 +59,13 @@ public final class WarningSink: @unchecked Sendable {
         pthread_mutex_unlock(lock)
     }
 
+    /// True once messages go to syslog.
+    public var isUsingSyslog: Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return usesSyslog
+    }
+
     /// Emits one warning.
     public func warn(_ message: String) {
         pthread_mutex_lock(lock)

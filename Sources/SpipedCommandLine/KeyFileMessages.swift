@@ -16,6 +16,19 @@ extension KeyFileWarning {
     }
 }
 
+extension KeyFileWarning {
+    /// The warning for the key file at `path`, with the fix.
+    public func message(path: String) -> String {
+        switch self {
+        case .shortKeyFile:
+            return "\(path): \(message)"
+        case .readableByOthers(let mode):
+            let who = mode & 0o007 != 0 ? (mode & 0o070 != 0 ? "its group and others" : "others") : "its group"
+            return "key file \(path) can be read or written by \(who) (mode \(String(mode & 0o777, radix: 8))); fix: chmod 600 \(path)"
+        }
+    }
+}
+
 /// The message for a key file that could not be loaded.
 public func keyLoadFailureMessage(path: String, error: SpipedProtocolError) -> String {
     switch error {

@@ -144,7 +144,16 @@ public final class Proxy: @unchecked Sendable {
         let source = sourceAddresses[0]
         let (listener, socketFile) = try Proxy.listen(on: source, written: configuration.source.displayText)
         let bound: SocketAddress
-        do {
+        do throws(SystemError) {
+            if let path = source.unixPath {
+                // --socket-mode / --socket-group, so clients that are not root may connect.
+                if let mode = configuration.socketMode, chmod(path, mode_t(mode)) != 0 {
+                    throw SystemError("chmod \(path)", Errno(rawValue: errno))
+                }
+                if let group = configuration.socketGroup, chown(path, uid_t.max, gid_t(group)) != 0 {
+                    throw SystemError("chown \(path)", Errno(rawValue: errno))
+                }
+            }
             bound = try listener.localAddress()
         } catch {
             socketFile?.removeIfStillOurs()

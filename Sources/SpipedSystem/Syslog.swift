@@ -13,6 +13,10 @@ public enum Syslog {
         case error
         /// `LOG_INFO`: routine information.
         case info
+        /// `LOG_NOTICE`: start-up, reload and shutdown.
+        case notice
+        /// `LOG_DEBUG`: details for debugging.
+        case debug
 
         /// The C constant.
         var rawValue: Int32 {
@@ -20,6 +24,8 @@ public enum Syslog {
             case .warning: return LOG_WARNING
             case .error: return LOG_ERR
             case .info: return LOG_INFO
+            case .notice: return LOG_NOTICE
+            case .debug: return LOG_DEBUG
             }
         }
     }

@@ -46,6 +46,10 @@ public struct PipeConfiguration: Sendable {
     public var bindAddress: AddressSpec?
     /// `-D`: keep retrying name resolution of the target until it works instead of failing.
     public var waitForDNS: Bool
+    /// `--socket-mode`: permission bits of a Unix-socket source (nil: as the umask gives).
+    public var socketMode: UInt32?
+    /// `--socket-group`: group of a Unix-socket source (nil: the process's).
+    public var socketGroup: UInt32?
 
     /// A pipe with spiped's defaults for everything not given.
     public init(name: String, mode: ProxyConfiguration.Mode, source: AddressSpec, routes: [PipeRoute],
@@ -61,6 +65,8 @@ public struct PipeConfiguration: Sendable {
         keepAlive = true
         bindAddress = nil
         waitForDNS = false
+        socketMode = nil
+        socketGroup = nil
     }
 
     /// Checks what the engine cannot work with.
