@@ -15,6 +15,13 @@ public struct EngineOptions: Sendable {
     /// After SIGTERM/SIGINT, how long to wait for open connections before exiting anyway
     /// (nil: as long as they last).
     public var drainTimeoutSeconds: Double?
+    /// Per-pipe counters for `--metrics` (nil: not counted).
+    public var metrics: MetricsRegistry?
+    /// systemd's notification socket (`Type=notify`): READY, RELOADING, STOPPING, STATUS.
+    public var serviceNotifier: ServiceNotifier?
+    /// Listening sockets passed by systemd (socket activation), used in place of binding a
+    /// pipe's source when the name (`FileDescriptorName=`) or the address matches.
+    public var inheritedListeners: [InheritedListener]
 
     /// Options with one loop per CPU and no drain limit.
     public init(backend: CryptoBackend, log: ProxyLog) {
@@ -22,6 +29,9 @@ public struct EngineOptions: Sendable {
         self.backend = backend
         self.log = log
         drainTimeoutSeconds = nil
+        metrics = nil
+        serviceNotifier = nil
+        inheritedListeners = []
     }
 }
 
@@ -64,6 +74,8 @@ public final class Proxy: @unchecked Sendable {
     /// Set by `requestReload()`; the control thread runs the reload handler.
     private let reloadRequested = Atomic<Bool>(false)
     private let handler = Mutex<(@Sendable (Proxy) -> Void)?>(nil)
+    /// Sockets passed by systemd that no pipe has taken yet.
+    private let inherited: Mutex<[InheritedListener]>
 
     /// The address the first pipe listens on (with the port the kernel chose, if port 0).
     public let listeningAddress: SocketAddress
@@ -93,6 +105,7 @@ public final class Proxy: @unchecked Sendable {
         guard options.eventLoopCount >= 1 else { throw .invalidConfiguration("event loop count must be at least 1") }
         guard !configurations.isEmpty else { throw .invalidConfiguration("no pipe to run") }
         self.options = options
+        inherited = Mutex(options.inheritedListeners)
         do {
             controlNotifier = try EventNotifier()
             refresher = try TargetRefresher()
@@ -110,7 +123,7 @@ public final class Proxy: @unchecked Sendable {
         var pipes: [Pipe] = []
         do throws(ProxyError) {
             for configuration in configurations {
-                pipes.append(try Proxy.makePipe(configuration, identifier: pipes.count + 1, options: options))
+                pipes.append(try Proxy.makePipe(configuration, identifier: pipes.count + 1, options: options, inherited: inherited))
             }
         } catch {
             for pipe in pipes {
@@ -122,6 +135,11 @@ public final class Proxy: @unchecked Sendable {
         listeningAddress = pipes[0].listeningAddress
         nextPipeIdentifier = pipes.count + 1
         context.publish(pipes: pipes)
+        for unused in inherited.withLock({ $0 }) {
+            options.log.log(.warning, "a listening socket passed by systemd\(unused.name.map { " (\($0))" } ?? "") matches no pipe; closing it")
+            unused.descriptor.close()
+        }
+        inherited.withLock { $0.removeAll() }
     }
 
     deinit {
@@ -133,8 +151,9 @@ public final class Proxy: @unchecked Sendable {
     private var nextPipeIdentifier = 1
 
     /// Builds a pipe: settings (targets resolved) and a listening socket on its source.
-    private static func makePipe(_ configuration: PipeConfiguration, identifier: Int, options: EngineOptions) throws(ProxyError) -> Pipe {
-        let settings = try PipeSettings(configuration, backend: options.backend, log: options.log)
+    private static func makePipe(_ configuration: PipeConfiguration, identifier: Int, options: EngineOptions,
+                                 inherited: borrowing Mutex<[InheritedListener]>) throws(ProxyError) -> Pipe {
+        let settings = try PipeSettings(configuration, backend: options.backend, log: options.log, metrics: options.metrics)
         let sourceAddresses: [SocketAddress]
         do {
             sourceAddresses = try AddressResolver.resolve(configuration.source, passive: true)
@@ -142,6 +161,23 @@ public final class Proxy: @unchecked Sendable {
             throw .addressResolutionFailed(error)
         }
         let source = sourceAddresses[0]
+        // Socket activation: systemd bound the source already (matched by name, else address).
+        let pipeName = configuration.name
+        let passed = inherited.withLock { listeners -> InheritedListener? in
+            var index: Int? = listeners.firstIndex { (listener: InheritedListener) -> Bool in listener.name == pipeName }
+            if index == nil {
+                index = listeners.firstIndex { (listener: InheritedListener) -> Bool in listener.localAddress == source }
+            }
+            guard let index else { return nil }
+            return listeners.remove(at: index)
+        }
+        if let passed {
+            let bound = passed.localAddress ?? source
+            options.log.log(.info, "\(configuration.name): using the listening socket passed by systemd\(passed.name.map { " (\($0))" } ?? "")")
+            settings.metrics?.setListening(true)
+            return Pipe(identifier: identifier, source: configuration.source, listener: passed.descriptor, listeningAddress: bound,
+                        unixSocketFile: nil, settings: settings)
+        }
         let (listener, socketFile) = try Proxy.listen(on: source, written: configuration.source.displayText)
         let bound: SocketAddress
         do throws(SystemError) {
@@ -160,6 +196,7 @@ public final class Proxy: @unchecked Sendable {
             listener.close()
             throw .system(error)
         }
+        settings.metrics?.setListening(true)
         return Pipe(identifier: identifier, source: configuration.source, listener: listener, listeningAddress: bound,
                     unixSocketFile: socketFile, settings: settings)
     }
@@ -250,7 +287,8 @@ public final class Proxy: @unchecked Sendable {
             for configuration in configurations {
                 if let existing = current.first(where: { $0.source == configuration.source }) {
                     let previous = existing.settings
-                    let settings = try PipeSettings(configuration, backend: options.backend, log: options.log, reusing: previous)
+                    let settings = try PipeSettings(configuration, backend: options.backend, log: options.log,
+                                                    metrics: options.metrics, reusing: previous)
                     updates.append((existing, settings))
                     kept.insert(ObjectIdentifier(existing))
                     if Proxy.sameSettings(previous, settings) {
@@ -259,7 +297,7 @@ public final class Proxy: @unchecked Sendable {
                         summary.updated.append(settings.name)
                     }
                 } else {
-                    let pipe = try Proxy.makePipe(configuration, identifier: nextPipeIdentifier, options: options)
+                    let pipe = try Proxy.makePipe(configuration, identifier: nextPipeIdentifier, options: options, inherited: inherited)
                     nextPipeIdentifier += 1
                     created.append(pipe)
                     summary.added.append(configuration.name)
@@ -276,6 +314,7 @@ public final class Proxy: @unchecked Sendable {
         for (pipe, settings) in updates { pipe.replaceSettings(settings) }
         var retiredNow: [Pipe] = []
         for pipe in current where !kept.contains(ObjectIdentifier(pipe)) {
+            pipe.settings.metrics?.setListening(false)
             pipe.retire()
             Proxy.removeSourceFile(of: pipe)
             retiredNow.append(pipe)
@@ -284,6 +323,7 @@ public final class Proxy: @unchecked Sendable {
         let stillRetiring = context.pipes.list.filter { $0.isRetired }
         context.publish(pipes: updates.map(\.0) + created + stillRetiring + retiredNow)
         refresher.replace(with: (updates.map(\.1) + created.map(\.settings)).flatMap(\.refreshedTargets))
+        options.metrics?.retain(pipes: updates.map(\.1.name) + created.map(\.name))
         return summary
     }
 
@@ -387,6 +427,17 @@ public final class Proxy: @unchecked Sendable {
         for pipe in initialPipes {
             options.log.log(.notice, "\(pipe.name): listening on \(pipe.source.displayText): \(pipe.settings.summary); \(loops.count) event loops")
         }
+        let notifier = options.serviceNotifier
+        var reportedOpen = -1
+        func reportStatus() {
+            guard let notifier else { return }
+            let open = context.openConnectionCount
+            guard open != reportedOpen else { return }
+            reportedOpen = open
+            let pipeCount = context.pipes.list.filter { !$0.isRetired }.count
+            notifier.status("\(pipeCount) pipe\(pipeCount == 1 ? "" : "s"), \(open) open connection\(open == 1 ? "" : "s")")
+        }
+        notifier?.ready(status: "\(initialPipes.count) pipe\(initialPipes.count == 1 ? "" : "s") listening")
 
         // Serve: signals, reload requests, and the clean-up of retired pipes.
         var stopping = false
@@ -407,14 +458,22 @@ public final class Proxy: @unchecked Sendable {
                 stopping = true
             }
             if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) { reload = true }
-            if reload && !stopping, let reloadHandler { reloadHandler(self) }
+            if reload && !stopping, let reloadHandler {
+                notifier?.reloading()
+                reloadHandler(self)
+                notifier?.ready()
+                reportedOpen = -1
+            }
             collectRetiredPipes(loops: loops)
+            reportStatus()
         }
 
         // Drain: stop listening now, so new clients are refused at once instead of waiting in
         // the backlog until we exit (shutdown keeps the descriptor valid for the loops).
         let open = context.openConnectionCount
         options.log.log(.notice, "stopping: no new connections; draining \(open) open connection\(open == 1 ? "" : "s")")
+        notifier?.stopping(status: "draining \(open) open connection\(open == 1 ? "" : "s")")
+        for pipe in context.pipes.list { pipe.settings.metrics?.setListening(false) }
         context.beginStopping()
         for pipe in context.pipes.list { _ = pipe.listener.shutdownResult(.both) }
         let drainDeadline = options.drainTimeoutSeconds.map { MonotonicClock.nanoseconds &+ UInt64(max($0, 0) * 1e9) }

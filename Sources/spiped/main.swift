@@ -30,10 +30,11 @@ func runSpiped() -> Never {
         writeStandardOutput(SpipedUsage.help)
         exit(0)
     case .run(let options):
-        let settings = DaemonSettings(foreground: options.foreground, waitForDNS: options.waitForDNS,
+        var settings = DaemonSettings(foreground: options.foreground, waitForDNS: options.waitForDNS,
                                       pidFilePath: options.pidFilePath, useSyslog: options.useSyslog,
                                       privileges: options.privileges, logLevel: options.logLevel.proxyLevel,
                                       drainTimeoutSeconds: options.drainTimeoutSeconds)
+        settings.metricsAddress = options.metricsAddress
         runSpipedDaemon(settings: settings, pipes: CommandLinePipeSource(options: options), backend: CryptoBackendSelection.best)
     case .runConfiguration(let options):
         runConfigurationFile(options, backend: CryptoBackendSelection.best)

@@ -28,12 +28,13 @@ public func runConfigurationFile(_ options: SpipedConfigurationOptions, backend:
         exit(1)
     }
     let level = options.logLevel?.proxyLevel ?? globals.logLevel?.proxyLevel ?? .warning
-    let settings = DaemonSettings(foreground: options.foreground, waitForDNS: options.waitForDNS,
+    var settings = DaemonSettings(foreground: options.foreground, waitForDNS: options.waitForDNS,
                                   pidFilePath: options.pidFilePath ?? globals.pidFile,
                                   useSyslog: options.useSyslog || globals.syslog,
                                   privileges: options.privileges ?? globals.privileges,
                                   logLevel: level,
                                   drainTimeoutSeconds: options.drainTimeoutSeconds ?? globals.drainTimeoutSeconds)
+    settings.metricsAddress = options.metricsAddress ?? globals.metrics
     runSpipedDaemon(settings: settings, pipes: ConfigurationFilePipeSource(path: path, waitForDNS: options.waitForDNS),
                     backend: backend)
 }

@@ -24,6 +24,8 @@ public struct DaemonSettings: Sendable {
     public var logLevel: ProxyLogLevel
     /// `--drain-timeout` / `drain-timeout =` (nil or 0: no limit).
     public var drainTimeoutSeconds: Double?
+    /// `--metrics` / `metrics =`: where to serve Prometheus metrics (nil: nowhere).
+    public var metricsAddress: AddressSpec?
 
     /// Settings for a daemon in the background with the default log level.
     public init(foreground: Bool, waitForDNS: Bool, pidFilePath: String?, useSyslog: Bool,
@@ -35,6 +37,7 @@ public struct DaemonSettings: Sendable {
         self.privileges = privileges
         self.logLevel = logLevel
         self.drainTimeoutSeconds = drainTimeoutSeconds
+        metricsAddress = nil
     }
 }
 
@@ -60,6 +63,21 @@ public func runSpipedDaemon(settings: DaemonSettings, pipes source: DaemonPipeSo
     func fail(_ message: String) -> Never {
         warnings.warn(message)
         exit(1)
+    }
+
+    // Sockets passed by systemd (socket activation) are taken before anything else starts.
+    let inherited: [InheritedListener]
+    do {
+        inherited = try SocketActivation.inheritedListeners()
+    } catch {
+        fail("socket activation: \(error)")
+    }
+    let notifier = ServiceNotifier.fromEnvironment(unsettingEnvironment: true)
+    let metricsAddress: SocketAddress?
+    do {
+        metricsAddress = try settings.metricsAddress.map { spec throws(AddressResolutionError) in try AddressResolver.resolve(spec, passive: true)[0] }
+    } catch {
+        fail("--metrics: \(error.description)")
     }
 
     // -u names are looked up before anything forks: an unknown user or group must make this
@@ -93,6 +111,10 @@ public func runSpipedDaemon(settings: DaemonSettings, pipes source: DaemonPipeSo
 
     var options = EngineOptions(backend: backend, log: log)
     if let drain = settings.drainTimeoutSeconds, drain > 0 { options.drainTimeoutSeconds = drain }
+    let registry = metricsAddress.map { _ in MetricsRegistry(version: spipedVersion) }
+    options.metrics = registry
+    options.serviceNotifier = notifier
+    options.inheritedListeners = inherited
     // Resolves the addresses and binds every source (the engine starts no thread yet).
     let proxy: Proxy
     do { proxy = try Proxy(pipes: pipes, options: options) } catch { fail("\(error)") }
@@ -104,6 +126,21 @@ public func runSpipedDaemon(settings: DaemonSettings, pipes source: DaemonPipeSo
     // Unlike the reference, --syslog applies in the foreground too (e.g. under a supervisor that
     // does not capture stderr); start-up errors above still went to stderr.
     if settings.useSyslog && settings.foreground { warnings.switchToSyslog() }
+
+    // The metrics server's thread must not take SIGTERM/SIGINT/SIGHUP (the engine reads them
+    // from a signalfd), so they are blocked first; it binds before -u (a port below 1024).
+    TerminationSignals.blockInCallingThread()
+    var metricsServer: MetricsServer?
+    if let metricsAddress, let registry {
+        do {
+            metricsServer = try MetricsServer(address: metricsAddress, registry: registry)
+        } catch {
+            fail("cannot serve metrics on \(settings.metricsAddress.map { "\($0)" } ?? ""): \(error)")
+        }
+        if let bound = metricsServer?.localAddress {
+            log.log(.notice, "metrics: serving http://\(bound)/metrics")
+        }
+    }
 
     if let privileges {
         do { try Privileges.drop(privileges) } catch { fail("Failed to drop privileges: \(error.message)") }
@@ -136,9 +173,11 @@ public func runSpipedDaemon(settings: DaemonSettings, pipes source: DaemonPipeSo
     do {
         try proxy.run()
     } catch {
+        metricsServer?.stop()
         pidFile?.remove()
         fail("\(error)")
     }
+    metricsServer?.stop()
     pidFile?.remove()
     exit(0)
 }

@@ -99,6 +99,12 @@ final class Connection {
     /// cannot take the cut stream for a complete one.
     var encryptedInputTruncated = false
 
+    /// When the handshake started (monotonic nanoseconds), for its duration metric.
+    var handshakeStartedAt: UInt64 = 0
+    /// Payload bytes from the client at the source towards the target, and back.
+    var bytesSourceToTarget = 0
+    var bytesTargetToSource = 0
+
     /// Already in the loop's list of connections to revisit (more input was left unread).
     var isQueuedForAnotherTurn = false
 

@@ -175,6 +175,7 @@ extension EventLoop {
                                     phase: encrypting ? .connectingTarget : .handshaking)
         connections[slot] = connection
         connectionCount += 1
+        if pipe != nil { settings.metrics?.connectionOpened() }
         enqueueForSetup(connection)
         if encrypting {
             connection.plaintext = fd
@@ -220,6 +221,7 @@ extension EventLoop {
         }
         if role == .server, let pool { handshake.keyPairSource = { pool.take() } }
         connection.handshake = handshake
+        connection.handshakeStartedAt = MonotonicClock.nanoseconds
         connection.phase = .handshaking
     }
 
@@ -367,6 +369,7 @@ extension EventLoop {
             throw .failed(.protocolFailure(error))
         }
         guard let session = handshake.makeSession() else { throw .failed(.protocolFailure(.alreadyFailed)) }
+        connection.settings.metrics?.handshakeSucceeded(durationNanoseconds: MonotonicClock.nanoseconds &- connection.handshakeStartedAt)
         connection.handshake = nil
         connection.sealer = session.sealer
         connection.opener = session.opener

@@ -6,6 +6,19 @@ import SpipedSystem
 /// side is not read while the other side has unwritten output). Runs on the owning loop.
 extension EventLoop {
     /// Piping phase: both directions, then close when both have ended.
+    /// Counts payload bytes for the connection's end-of-life line and the pipe's metrics:
+    /// plaintext read on an encrypt pipe goes towards the target, on a decrypt pipe back from it.
+    @inline(never)
+    private func countBytes(_ count: Int, of connection: Connection, fromPlaintextSide: Bool) {
+        let towardsTarget = (connection.settings.mode == .encrypt) == fromPlaintextSide
+        if towardsTarget {
+            connection.bytesSourceToTarget += count
+        } else {
+            connection.bytesTargetToSource += count
+        }
+        connection.settings.metrics?.addBytes(count, direction: towardsTarget ? .sourceToTarget : .targetToSource)
+    }
+
     func pump(_ connection: Connection) throws(ConnectionEnd) {
         try pumpPlaintextToEncrypted(connection)
         try pumpEncryptedToPlaintext(connection)
@@ -125,6 +138,7 @@ extension EventLoop {
                 connection.plaintextInputEnded = true
                 try shutdownWriting(destination)
             case .bytes(let count):
+                countBytes(count, of: connection, fromPlaintextSide: true)
                 let sealed: (consumed: Int, produced: Int)
                 do {
                     sealed = try sealer.seal(UnsafeRawBufferPointer(rebasing: inputBuffer[0..<count]), into: outputBuffer)
@@ -173,6 +187,7 @@ extension EventLoop {
                     }
                     offset += opened.consumed
                     if opened.produced > 0 {
+                        countBytes(opened.produced, of: connection, fromPlaintextSide: false)
                         try write(UnsafeRawBufferPointer(rebasing: outputBuffer[0..<opened.produced]), to: destination,
                                   pending: &connection.pendingToPlaintext, writable: &connection.plaintextWritable)
                     }

@@ -338,6 +338,7 @@ final class EventLoop: @unchecked Sendable {
     /// With `resettingPlaintext`, the plaintext side is reset (RST) instead of closed.
     func close(_ connection: Connection, end: ConnectionEnd?, resettingPlaintext: Bool = false) {
         guard connection.phase != .closed else { return }
+        let phaseBefore = connection.phase
         connection.phase = .closed
         if resettingPlaintext, let plaintext = connection.plaintext { try? plaintext.setLingerReset() }
         connection.plaintext?.close()
@@ -359,6 +360,7 @@ final class EventLoop: @unchecked Sendable {
             // connection's place is taken at once by the newcomer that evicted it.)
             context.wakeAllLoops()
         }
+        if connection.pipe != nil { account(connection, end: end, phaseBefore: phaseBefore) }
         var reported: ProxyError?
         switch end {
         case nil:
@@ -372,6 +374,68 @@ final class EventLoop: @unchecked Sendable {
             logFailure(error, of: connection)
         }
         onConnectionEnd?(reported)
+    }
+
+    /// Counts how the connection ended (metrics) and, at `--log-level info`, logs one line
+    /// with its pipe, peer, duration, bytes each way and why it ended.
+    private func account(_ connection: Connection, end: ConnectionEnd?, phaseBefore: Connection.Phase) {
+        let inHandshake = phaseBefore == .handshaking
+        var cause = ConnectionEndCause.closed
+        var handshakeFailure: HandshakeFailureReason?
+        var why = "closed"
+        switch end {
+        case nil:
+            why = "closed by both sides"
+        case .evicted?:
+            cause = .handshakeFailed
+            handshakeFailure = .other
+            why = "dropped unauthenticated at the connection limit"
+        case .reset?:
+            if inHandshake {
+                cause = .handshakeFailed
+                handshakeFailure = .peerClosed
+            } else {
+                cause = .reset
+            }
+            why = "reset by peer"
+        case .failed(let error)?:
+            why = error.description
+            switch error {
+            case .timedOut:
+                cause = .timeout
+                if inHandshake { handshakeFailure = .timeout }
+            case .connectFailed:
+                cause = .targetConnectFailed
+                connection.settings.metrics?.targetConnectFailed()
+            case .protocolFailure(let failure) where inHandshake:
+                cause = .handshakeFailed
+                switch failure {
+                case .handshakeAuthenticationFailed: handshakeFailure = .authentication
+                case .forwardSecrecyRequired: handshakeFailure = .forwardSecrecyRequired
+                case .truncated: handshakeFailure = .peerClosed
+                default: handshakeFailure = .other
+                }
+            case .handshakeRefusedByServer:
+                cause = .handshakeFailed
+                handshakeFailure = .peerClosed
+            case .protocolFailure, .truncatedStream:
+                cause = .protocolError
+            case .connectionReset:
+                cause = .reset
+            default:
+                cause = inHandshake ? .handshakeFailed : .other
+                if inHandshake { handshakeFailure = .other }
+            }
+        }
+        if let metrics = connection.settings.metrics {
+            if let handshakeFailure { metrics.handshakeFailed(handshakeFailure) }
+            metrics.connectionClosed(cause)
+        }
+        if context.log.isEnabled(.info) {
+            let seconds = Double(MonotonicClock.nanoseconds &- connection.acceptedAt) / 1e9
+            let rounded = (seconds * 1000).rounded() / 1000
+            context.log.log(.info, "\(connection.settings.name): connection from \(connection.peerDescription) ended after \(rounded) s, \(connection.bytesSourceToTarget) bytes to the target, \(connection.bytesTargetToSource) bytes back: \(why)")
+        }
     }
 
     /// Logs a failed connection, aggregated per pipe and cause (see `ProxyLog`).

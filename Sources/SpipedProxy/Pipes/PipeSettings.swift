@@ -23,6 +23,8 @@ final class PipeSettings: Sendable {
     /// `-b`, resolved.
     let bindAddresses: [SocketAddress]
     let backend: CryptoBackend
+    /// The pipe's counters (kept across reloads by name), if metrics are on.
+    let metrics: PipeMetrics?
     /// Distinct target books with their `-r` interval (for the re-resolution thread).
     let refreshedTargets: [(book: TargetAddressBook, intervalSeconds: Double)]
 
@@ -33,9 +35,10 @@ final class PipeSettings: Sendable {
     /// Resolves the targets and bind address of `configuration` (a target that does not
     /// resolve yet is allowed with `waitForDNS`; its book starts empty). Books of `previous`
     /// settings are reused for unchanged targets, so their resolved addresses carry over.
-    init(_ configuration: PipeConfiguration, backend: CryptoBackend, log: ProxyLog,
+    init(_ configuration: PipeConfiguration, backend: CryptoBackend, log: ProxyLog, metrics registry: MetricsRegistry? = nil,
          reusing previous: PipeSettings? = nil) throws(ProxyError) {
         try configuration.validate()
+        metrics = registry?.metrics(forPipe: configuration.name, mode: configuration.mode)
         name = configuration.name
         mode = configuration.mode
         keys = configuration.routes.map(\.key)
@@ -106,6 +109,7 @@ final class PipeSettings: Sendable {
         self.bindAddresses = bindAddresses
         self.backend = backend
         refreshedTargets = []
+        metrics = nil
     }
 
     /// A one-line description for the start-up and reload logs.
