@@ -53,11 +53,12 @@ public final class Epoll {
     }
 
     private func control(_ operation: Int32, _ fd: FileDescriptor, _ events: EpollEvents, _ token: UInt64) -> Result<Int32, Errno> {
-        // struct epoll_event { uint32_t events; uint64_t data; } __attribute__((packed))
-        var event: (UInt32, UInt32, UInt32) = (0, 0, 0)
+        // struct epoll_event { uint32_t events; uint64_t data; }, packed on x86-64 (12 bytes),
+        // naturally aligned elsewhere (16): room for the larger, offsets from LinuxConstants.
+        var event: (UInt64, UInt64) = (0, 0)
         return withUnsafeMutableBytes(of: &event) { raw in
             raw.storeBytes(of: events.rawValue, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: token, toByteOffset: 4, as: UInt64.self)
+            raw.storeBytes(of: token, toByteOffset: LinuxConstants.epollEventDataOffset, as: UInt64.self)
             return callingOnce { system_epoll_ctl(descriptor.rawValue, operation, fd.rawValue, raw.baseAddress) }
         }
     }
@@ -97,7 +98,7 @@ public final class Epoll {
             for index in 0..<Int(count) {
                 let offset = index * LinuxConstants.epollEventByteCount
                 let events = buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-                let token = buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)
+                let token = buffer.loadUnaligned(fromByteOffset: offset + LinuxConstants.epollEventDataOffset, as: UInt64.self)
                 handle(EpollEvent(token: token, events: EpollEvents(rawValue: events)))
             }
             return Int(count)

@@ -41,8 +41,16 @@ enum LinuxConstants {
     static let epollControlDelete: Int32 = 2
     /// `EPOLL_CTL_MOD`.
     static let epollControlModify: Int32 = 3
-    /// `sizeof(struct epoll_event)`: `uint32_t events; epoll_data_t data;` packed on x86-64.
+    /// `sizeof(struct epoll_event)`: `uint32_t events; epoll_data_t data;` is packed on x86-64
+    /// only (glibc's `__EPOLL_PACKED`): 12 bytes there, 16 with natural alignment elsewhere
+    /// (aarch64, riscv64, ...).
+    #if arch(x86_64)
     static let epollEventByteCount = 12
+    #else
+    static let epollEventByteCount = 16
+    #endif
+    /// Offset of `data` in `struct epoll_event`: right after `events` when packed, else 8.
+    static let epollEventDataOffset = epollEventByteCount - 8
     /// `EFD_CLOEXEC` / `SFD_CLOEXEC` (== `O_CLOEXEC`).
     static let descriptorCloseOnExec: Int32 = 0o2000000
     /// `EFD_NONBLOCK` / `SFD_NONBLOCK` (== `O_NONBLOCK`).

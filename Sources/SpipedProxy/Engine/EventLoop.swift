@@ -195,7 +195,13 @@ final class EventLoop: @unchecked Sendable {
     }
 
     func token(_ connection: Connection, encryptedSide: Bool) -> UInt64 {
-        UInt64(connection.generation & Self.generationMask) << 32 | UInt64(connection.slot) << 1 | (encryptedSide ? 1 : 0)
+        Self.connectionToken(generation: connection.generation, slot: connection.slot, encryptedSide: encryptedSide)
+    }
+
+    /// A connection socket's token: the generation (31 bits), slot and side; bit 63 stays clear
+    /// whatever the generation, so it can never equal a listener's or the wake-up token.
+    static func connectionToken(generation: UInt32, slot: Int, encryptedSide: Bool) -> UInt64 {
+        UInt64(generation & generationMask) << 32 | UInt64(slot) << 1 | (encryptedSide ? 1 : 0)
     }
 
     /// Watches a connection's socket for both directions, edge-triggered.
@@ -468,24 +474,38 @@ struct SetupQueue {
     /// Entries from the oldest on (some may have left setup).
     var live: ArraySlice<Entry> { entries[headIndex...] }
 
-    mutating func append(_ connection: Connection) { entries.append((connection.slot, connection.generation)) }
+    mutating func append(_ connection: Connection) { append((connection.slot, connection.generation)) }
+
+    mutating func append(_ entry: Entry) { entries.append(entry) }
+
+    /// Entries held, consumed head included (for tests).
+    var storedCount: Int { entries.count }
 
     mutating func removeHead() { headIndex += 1 }
 
     mutating func dropFinishedHead(of loop: EventLoop) {
-        while let head, loop.connectionInSetup(head) == nil { headIndex += 1 }
+        dropFinishedHead { loop.connectionInSetup($0) != nil }
     }
 
-    /// Frees the consumed head, and stale middle entries when they outnumber live ones, so the
-    /// queue stays bounded by the connections in setup (even with `-o` infinite).
+    mutating func dropFinishedHead(isInSetup: (Entry) -> Bool) {
+        while let head, !isInSetup(head) { headIndex += 1 }
+    }
+
     mutating func compact(of loop: EventLoop) {
-        dropFinishedHead(of: loop)
+        compact { loop.connectionInSetup($0) != nil }
+    }
+
+    /// Frees the consumed head, and stale middle entries once the queue has doubled since the
+    /// last such pass, so the queue stays bounded by about twice the connections in setup
+    /// (even with `-o` infinite, where an idle connection can sit at the head for ever).
+    mutating func compact(isInSetup: (Entry) -> Bool) {
+        dropFinishedHead(isInSetup: isInSetup)
         let remaining = entries.count - headIndex
         if headIndex > 64 && headIndex * 2 > entries.count {
             entries.removeFirst(headIndex)
             headIndex = 0
         } else if remaining >= compactionLength {
-            entries = Array(entries[headIndex...].filter { loop.connectionInSetup($0) != nil })
+            entries = Array(entries[headIndex...].filter { isInSetup($0) })
             headIndex = 0
             compactionLength = max(512, 2 * entries.count)
         }
