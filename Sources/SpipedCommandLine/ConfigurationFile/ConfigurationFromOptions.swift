@@ -12,7 +12,7 @@ extension ConfigurationFile {
     /// are not part of a configuration (they stay in `SpipedOptions`).
     public init(commandLine options: SpipedOptions) {
         let location = SourceLocation(file: Self.commandLineFile, line: 0)
-        let pipe = PipeDefinition(
+        var pipe = PipeDefinition(
             name: options.sourceText,
             location: location,
             mode: options.mode,
@@ -27,6 +27,10 @@ extension ConfigurationFile {
             keepAlive: options.keepAlive,
             bindAddress: options.bindAddress
         )
+        pipe.pool = options.poolSize
+        pipe.poolMaxAgeSeconds = options.poolMaxAgeSeconds
+        pipe.socketMode = options.socketMode
+        pipe.socketGroup = options.socketGroup
         self.init(
             globals: GlobalSettings(pidFile: options.pidFilePath, privileges: options.privileges, syslog: options.useSyslog),
             pipes: [pipe],

@@ -195,13 +195,6 @@ extension SpipedLogLevel {
 }
 
 extension LogLevelSetting {
-    /// The engine's level for this setting.
-    public var proxyLevel: ProxyLogLevel {
-        switch self {
-        case .error: return .error
-        case .warning: return .warning
-        case .info: return .info
-        case .debug: return .debug
-        }
-    }
+    /// The engine's level for this setting (the same names as `--log-level`).
+    public var proxyLevel: ProxyLogLevel { SpipedLogLevel(rawValue: rawValue)?.proxyLevel ?? .warning }
 }

@@ -34,27 +34,12 @@ public struct CommandLinePipeSource: DaemonPipeSource {
             }
         }
         if starting { startKey.key = key }
-        var pipe = PipeConfiguration(name: options.sourceText, mode: options.mode == .encrypt ? .encrypt : .decrypt,
-                                     source: options.source,
-                                     routes: [PipeRoute(key: key, target: options.target, keyDescription: options.keyFilePath)],
-                                     handshake: HandshakeOptions(fast: options.fast, requireForwardSecrecy: options.requireForwardSecrecy))
-        pipe.maxConnections = options.maxConnections
-        pipe.timeoutSeconds = min(options.timeoutSeconds, longestTimeoutSeconds)
-        pipe.resolveIntervalSeconds = options.resolveIntervalSeconds.map { min($0, longestTimeoutSeconds) }
-        pipe.keepAlive = options.keepAlive
-        pipe.bindAddress = options.bindAddress
-        pipe.waitForDNS = options.waitForDNS
-        pipe.socketMode = options.socketMode
-        if let group = options.socketGroup {
-            guard let gid = SocketOwnership.groupID(group) else {
-                return .failure(DaemonLoadFailure(messages: ["--socket-group: No such group: \(group)"]))
-            }
-            pipe.socketGroup = gid
+        // The same description as a configuration file's pipe (ConfigurationFile(commandLine:)).
+        guard let definition = ConfigurationFile(commandLine: options).pipes.first else {
+            return .failure(DaemonLoadFailure(messages: ["no pipe on the command line"]))
         }
-        if options.poolSize > 0 {
-            return .failure(DaemonLoadFailure(messages: ["--pool: pre-established connections are not supported by this version"]))
-        }
-        return .success([pipe])
+        return ConfigurationFilePipeSource.pipeConfiguration(definition, keys: [options.keyFilePath: key],
+                                                             waitForDNS: options.waitForDNS).map { [$0] }
     }
 }
 
@@ -92,7 +77,7 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
         if !messages.isEmpty { return .failure(DaemonLoadFailure(messages: messages)) }
         var pipes: [PipeConfiguration] = []
         for definition in file.pipes {
-            switch pipeConfiguration(definition, keys: loaded.keys) {
+            switch ConfigurationFilePipeSource.pipeConfiguration(definition, keys: loaded.keys, waitForDNS: waitForDNS) {
             case .success(let pipe): pipes.append(pipe)
             case .failure(let failure): messages.append(contentsOf: failure.messages)
             }
@@ -101,8 +86,10 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
         return .success(pipes)
     }
 
-    /// The engine's description of one `[section]`.
-    func pipeConfiguration(_ definition: PipeDefinition, keys: [String: SpipedKey]) -> Result<PipeConfiguration, DaemonLoadFailure> {
+    /// The engine's description of one `[section]` (or of the command line's one pipe), with
+    /// its keys loaded (by path).
+    static func pipeConfiguration(_ definition: PipeDefinition, keys: [String: SpipedKey],
+                                  waitForDNS: Bool) -> Result<PipeConfiguration, DaemonLoadFailure> {
         var routes: [PipeRoute] = []
         var problems: [String] = []
         func key(_ path: String, at location: SourceLocation) -> SpipedKey? {
@@ -134,7 +121,7 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
             }
         }
         if definition.pool > 0 {
-            problems.append("\(definition.location): [\(definition.name)]: pool: pre-established connections are not supported by this version")
+            problems.append("\(definition.location): [\(definition.name)]: pool: pre-established connections are not supported by this version yet")
         }
         var pipe = PipeConfiguration(name: definition.name, mode: definition.mode == .encrypt ? .encrypt : .decrypt,
                                      source: definition.source, routes: routes,
