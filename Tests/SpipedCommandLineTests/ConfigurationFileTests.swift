@@ -498,7 +498,7 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertNil(report.configuration)
         XCTAssertEqual(report.diagnostics.map(\.description), [
             "\(path):6: cannot open key file '\(directory)/missing.key': No such file or directory",
-            "\(path):10: warning: key file '\(loose)': Key file can be read or written by other users (mode 644)",
+            "\(path):10: warning: key file \(loose) can be read or written by its group and others (mode 644); fix: chmod 600 \(loose)",
             "\(path):11: cannot open key file '\(directory)/missing.key': No such file or directory",
         ])
         // The same loading for the engine, on a parsed configuration.
@@ -509,7 +509,7 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertFalse(keys.hasErrors)
         XCTAssertEqual(keys.diagnostics.map(\.description), [
             "\(path):6: warning: key file '\(directory)/missing.key': Key file is only 1 bytes long; it should hold at least 256 bits of entropy",
-            "\(path):10: warning: key file '\(loose)': Key file can be read or written by other users (mode 644)",
+            "\(path):10: warning: key file \(loose) can be read or written by its group and others (mode 644); fix: chmod 600 \(loose)",
         ])
         let passing = ConfigurationFileParser.check(path: path)
         XCTAssertTrue(passing.passed, "warnings do not fail the check")

@@ -287,16 +287,24 @@ final class HandshakeTests: XCTestCase {
     /// The kernel's randomness fails after the nonce was drawn, before the DH exponent is: the
     /// handshake throws `.randomnessUnavailable` and frees its buffers once (this used to free
     /// them twice and abort the process).
-    func testRandomnessFailingAfterTheNonce() {
-        for role in [HandshakeRole.client, .server] {
-            let source = ScriptedRandomSource(successfulFills: 1)
-            let key = SpipedKey(fileContents: Fixtures.keyFile)
-            XCTAssertThrowsError(try Handshake(role: role, key: key, options: HandshakeOptions(),
-                                               randomSource: source.randomSource)) { error in
-                XCTAssertEqual(error as? SpipedProtocolError, .randomnessUnavailable)
-            }
-            XCTAssertEqual(source.fillCount, 2, "the nonce, then the exponent")
+    func testRandomnessFailingAfterTheNonce() throws {
+        // A client draws its exponent at start.
+        let source = ScriptedRandomSource(successfulFills: 1)
+        let key = SpipedKey(fileContents: Fixtures.keyFile)
+        XCTAssertThrowsError(try Handshake(role: .client, key: key, options: HandshakeOptions(),
+                                           randomSource: source.randomSource)) { error in
+            XCTAssertEqual(error as? SpipedProtocolError, .randomnessUnavailable)
         }
+        XCTAssertEqual(source.fillCount, 2, "the nonce, then the exponent")
+
+        // A server draws it only once the client authenticated (its pool, if any, is empty here).
+        let serverSource = ScriptedRandomSource(successfulFills: 1)
+        let server = try Handshake(role: .server, key: key, options: HandshakeOptions(), randomSource: serverSource.randomSource)
+        XCTAssertEqual(serverSource.fillCount, 1, "only the nonce at start")
+        let outcome = exchange(client: try makeHandshake(.client), server: server)
+        XCTAssertEqual(outcome.serverError, .randomnessUnavailable)
+        XCTAssertEqual(serverSource.fillCount, 2, "the nonce, then the exponent after the client's MAC")
+        XCTAssertEqual(outcome.serverSent.count, 32, "nothing keyed was sent")
     }
 
     /// Randomness failing at once (the nonce) is reported the same way.

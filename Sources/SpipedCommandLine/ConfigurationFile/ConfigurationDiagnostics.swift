@@ -196,7 +196,11 @@ public enum ConfigurationProblem: Error, Equatable, Sendable {
             case .keyFileUnreadable(_, let code): return "cannot read key file \(quoted(path)): \(errnoDescription(code))"
             default: return "cannot load key file \(quoted(path)): \(problem)"
             }
-        case .keyFileWarning(let path, let warning): return "key file \(quoted(path)): \(warning.message)"
+        case .keyFileWarning(let path, let warning):
+            switch warning {
+            case .readableByOthers: return warning.message(path: path)
+            case .shortKeyFile: return "key file \(quoted(path)): \(warning.message)"
+            }
         case .unknownUser(let name): return "no such user: \(quoted(name))"
         case .unknownGroup(let name): return "no such group: \(quoted(name))"
         }
