@@ -82,7 +82,15 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
         do {
             file = try ConfigurationFileParser.parse(path: path)
         } catch {
-            return .failure(DaemonLoadFailure(messages: error.diagnostics.map(\.description)))
+            // Every error at once, as `--check` reports them: the key files too, not only the
+            // syntax (users are not looked up: `user =` applies at start only, before this).
+            let everyone = ConfigurationAccountLookup(userExists: { _ in true },
+                                                      groupExists: ConfigurationAccountLookup.system.groupExists)
+            let report = ConfigurationFileParser.check(path: path, accounts: everyone)
+            let errors = report.diagnostics.filter(\.isError)
+            // (Should the file have changed in between, the first reading's errors stand.)
+            let diagnostics = errors.isEmpty ? error.diagnostics : errors
+            return .failure(DaemonLoadFailure(messages: diagnostics.map(\.description)))
         }
         let loaded = file.loadKeys(backend: backend)
         var messages: [String] = []
