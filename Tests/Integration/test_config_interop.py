@@ -5,8 +5,6 @@ and a key rotation by reload works with reference clients on the other end."""
 import os
 import socket
 
-import pytest
-
 from conftest import (
     BINARIES, OUR_SPIPED, connect, free_port, is_listening, sha256, tcp_address, transfer,
     wait_until, write_key)
@@ -144,7 +142,7 @@ def test_rotation_by_reload_with_debian_clients(procs, echo, tmp_path):
 
     for keys, old_served in (((old_key, new_key), True), ((new_key,), False)):
         write_config(path, decrypt_text(*keys))
-        ok, log = sighup_and_wait(proc.pid, proc.stderr_text)
+        ok, log = sighup_and_wait(proc.pid, proc.stderr_text, lambda: proc.poll() is None)
         assert ok and RELOAD_SUMMARY.findall(log) == [
             "reload: 0 added, 0 removed, 1 updated (redis), 0 unchanged"], log
         assert moves_data(new_entry)

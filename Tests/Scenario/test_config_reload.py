@@ -37,6 +37,8 @@ TRAFFIC_MAX_ITERATIONS = 200_000
 # How much traffic each stage of a test must see before the next stage starts.
 FRESH_CONNECTIONS_PER_STAGE = 30
 PERSISTENT_REQUESTS_PER_STAGE = 20
+# The rotation test runs longer stages, to rotate under a sustained load.
+ROTATION_STAGE = {"fresh": 200, "persistent": 100}
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -56,7 +58,8 @@ class ConfigSpiped:
         """(True for a summary line / False for "reload failed", the log lines it wrote)."""
         if text is not None:
             write_config(self.path, text)
-        outcome = sighup_and_wait(self.process.popen.pid, self.process.log_text)
+        outcome = sighup_and_wait(self.process.popen.pid, self.process.log_text,
+                                  self.process.is_running)
         self.process.assert_running()
         return outcome
 
@@ -337,18 +340,18 @@ def test_three_step_key_rotation_under_load(processes, redis_port, tmp_path):
     assert spipe_ping(OUR_SPIPE, rig.decrypt_port, rig.old_key)
     assert not spipe_ping(OUR_SPIPE, rig.decrypt_port, rig.new_key)
 
-    traffic = RedisTraffic(rig.encrypt_port, persistent=4, fresh=3)
+    traffic = RedisTraffic(rig.encrypt_port, persistent=8, fresh=4)
     try:
-        traffic.wait_for_progress()
+        traffic.wait_for_progress(**ROTATION_STAGE)
         rig.add_new_key_on_decrypt_side()
-        traffic.wait_for_progress()
+        traffic.wait_for_progress(**ROTATION_STAGE)
         # Between steps 1 and 2 the decrypt side serves both keys.
         assert spipe_ping(OUR_SPIPE, rig.decrypt_port, rig.old_key)
         assert spipe_ping(OUR_SPIPE, rig.decrypt_port, rig.new_key)
         rig.switch_encrypt_side_to_new_key()
-        traffic.wait_for_progress()
+        traffic.wait_for_progress(**ROTATION_STAGE)
         rig.remove_old_key_on_decrypt_side()
-        traffic.wait_for_progress()
+        traffic.wait_for_progress(**ROTATION_STAGE)
     finally:
         traffic.finish()
 
@@ -639,6 +642,25 @@ def test_broken_file_on_reload_keeps_the_running_configuration(processes, tmp_pa
     client_side.process.assert_running()
 
 
+def test_broken_file_at_start_reports_every_error(tmp_path):
+    """The same file at start: nothing starts, and both kinds of error are reported, as
+    `--check` reports them."""
+    port = free_tcp_port()
+    missing_key = tmp_path / "no-such.key"
+    path = write_config(tmp_path / "broken.conf", config_text(pipe_section(
+        "a", mode="decrypt", source=tcp_address(port), target=tcp_address(free_tcp_port()),
+        key=str(missing_key), tiemout=3)))
+    expected = [f"{path}:5: cannot open key file '{missing_key}'",
+                f"{path}:6: unknown option 'tiemout'"]
+    for argv in ([OUR_SPIPED, "--config", path, "-F"], [OUR_SPIPED, "--config", path, "--check"]):
+        result = subprocess.run(argv, capture_output=True, timeout=10)
+        stderr = result.stderr.decode(errors="replace")
+        assert result.returncode == 1, stderr
+        lines = stderr.splitlines()
+        assert len(lines) == 2 and all(e in line for e, line in zip(expected, lines)), stderr
+    assert not is_listening(tcp_address(port))
+
+
 # --- Redis and MariaDB through one pair of processes ---------------------------------------
 
 def test_redis_and_mariadb_through_one_pair_of_processes(processes, tmp_path, redis_port,
@@ -679,7 +701,7 @@ def test_redis_and_mariadb_through_one_pair_of_processes(processes, tmp_path, re
             wait_until(lambda: mariadb.admin_sql(
                 "SELECT COUNT(*) FROM information_schema.processlist "
                 "WHERE info LIKE 'SELECT SLEEP%'").strip() == "1",
-                timeout=30, what="the MariaDB session to reach its SLEEP")
+                timeout=30, what="the MariaDB session to reach its SLEEP", interval=0.05)
             for side in (server_side, client_side):
                 ok, log = side.reload()
                 assert ok, log
@@ -723,7 +745,7 @@ def test_command_line_sighup_rereads_the_key_file(processes, tmp_path, redis_por
     with RespClient(old_entry) as open_connection:
         client_id = open_connection.command("CLIENT", "ID")
         replace_key(server_key, new_bytes)
-        ok, log = sighup_and_wait(decrypt.popen.pid, decrypt.log_text)
+        ok, log = sighup_and_wait(decrypt.popen.pid, decrypt.log_text, decrypt.is_running)
         assert ok, log
         decrypt.assert_running()
         assert redis_ping_through(new_entry)
@@ -732,7 +754,7 @@ def test_command_line_sighup_rereads_the_key_file(processes, tmp_path, redis_por
 
         # A key file that cannot be read leaves the key in use as it was.
         server_key.unlink()
-        ok, log = sighup_and_wait(decrypt.popen.pid, decrypt.log_text)
+        ok, log = sighup_and_wait(decrypt.popen.pid, decrypt.log_text, decrypt.is_running)
         assert not ok and str(server_key) in log, log
         decrypt.assert_running()
         assert redis_ping_through(new_entry)

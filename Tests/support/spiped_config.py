@@ -58,15 +58,19 @@ def reload_outcomes(log):
     return RELOAD_SUMMARY.findall(log), log.count(RELOAD_FAILED)
 
 
-def sighup_and_wait(pid, log_text, timeout=10.0):
+def sighup_and_wait(pid, log_text, alive=None, timeout=10.0):
     """Sends SIGHUP to `pid` and waits until its log (read with the callable `log_text`) shows
     the outcome: a new summary line or a new "reload failed" line. Returns (ok, new log text):
-    ok is True for a summary line, False for a failure. Raises AssertionError on a timeout."""
+    ok is True for a summary line, False for a failure. Raises AssertionError on a timeout, or
+    as soon as the callable `alive` (if given) says the process has exited."""
     before = log_text()
     summaries, failures = reload_outcomes(before)
     os.kill(pid, signal.SIGHUP)
     deadline = time.monotonic() + timeout
     while True:
+        if alive is not None and not alive():
+            raise AssertionError(f"the process exited after SIGHUP; log since:\n"
+                                 f"{log_text()[len(before):]}")
         text = log_text()
         now_summaries, now_failures = reload_outcomes(text)
         if now_failures > failures:
