@@ -24,7 +24,7 @@ public func runConfigurationFile(_ options: SpipedConfigurationOptions, backend:
     do {
         globals = try ConfigurationFileParser.parse(path: path).globals
     } catch {
-        writeStandardError(error.diagnostics.map { "spiped: \($0)\n" }.joined())
+        writeStandardError(everyConfigurationError(path: path, parseErrors: error).map { "spiped: \($0)\n" }.joined())
         exit(1)
     }
     let level = options.logLevel?.proxyLevel ?? globals.logLevel?.proxyLevel ?? .warning

@@ -67,7 +67,7 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
         do {
             file = try ConfigurationFileParser.parse(path: path)
         } catch {
-            return .failure(DaemonLoadFailure(messages: error.diagnostics.map(\.description)))
+            return .failure(DaemonLoadFailure(messages: everyConfigurationError(path: path, parseErrors: error).map(\.description)))
         }
         let loaded = file.loadKeys(backend: backend)
         var messages: [String] = []
@@ -143,6 +143,17 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
         if !problems.isEmpty { return .failure(DaemonLoadFailure(messages: problems)) }
         return .success(pipe)
     }
+}
+
+/// Every error of the configuration file at `path`, which failed to parse with `parseErrors`,
+/// as `--check` reports them: the key files too, not only the syntax. Users are not looked up
+/// (the daemon resolves `user =` itself once the file parses; a reload does not apply it).
+/// Should the file have changed since it was parsed, `parseErrors` stand.
+func everyConfigurationError(path: String, parseErrors: ConfigurationErrors) -> [ConfigurationDiagnostic] {
+    let anyUser = ConfigurationAccountLookup(userExists: { _ in true },
+                                             groupExists: ConfigurationAccountLookup.system.groupExists)
+    let errors = ConfigurationFileParser.check(path: path, accounts: anyUser).diagnostics.filter(\.isError)
+    return errors.isEmpty ? parseErrors.diagnostics : errors
 }
 
 /// Group lookups for `socket-group`.
