@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -74,15 +75,17 @@ def can_bind(host: str, port: int) -> bool:
     return True
 
 
-def free_ports(count: int, also_free_on: tuple[str, ...] = ()) -> list[int]:
-    """`count` distinct ports from free_port (free on 127.0.0.1) that are also free on each
-    address of `also_free_on`."""
+def free_ports(count: int, also_free_on: tuple[str, ...] = (),
+               exclude: set[int] = frozenset()) -> list[int]:
+    """`count` distinct ports from free_port (free on 127.0.0.1), none in `exclude`, that are
+    also free on each address of `also_free_on`."""
     ports: list[int] = []
     for _ in range(count * 20):
         if len(ports) == count:
             break
         port = free_port()
-        if port not in ports and all(can_bind(host, port) for host in also_free_on):
+        if (port not in ports and port not in exclude
+                and all(can_bind(host, port) for host in also_free_on)):
             ports.append(port)
     assert len(ports) == count, f"could not find {count} free ports"
     return ports
@@ -90,13 +93,17 @@ def free_ports(count: int, also_free_on: tuple[str, ...] = ()) -> list[int]:
 
 @dataclass
 class Node:
-    """One cluster node: where it really listens (DC B) and where clients must be sent (DC A)."""
+    """One cluster node: where it really listens (DC B), where clients must be sent (DC A), and
+    the server-side listener that leads to it."""
     index: int
     port: int                 # the node's own client port, on 127.0.0.1
     bus_port: int             # the node's own cluster-bus port (`cluster-port`)
     client_host: str          # the client-side listener for this node
     client_port: int
     announced_bus_port: int   # the bus port the node announces
+    decrypt_port: int         # the server-side listener (shared by every node when routing)
+    bus_decrypt_port: int     # the server-side listener of the bus (0: the bus is direct)
+    key: Path                 # the key of this node's pipe
     directory: Path
     node_id: str = ""
     admin: RespClient | None = None
@@ -105,19 +112,108 @@ class Node:
     def client_endpoint(self) -> tuple[str, int]:
         return (self.client_host, self.client_port)
 
+    def admin_address(self, arrangement: str) -> str:
+        """Where `redis-cli --cluster` reaches the node: in `announce-port` every machine sees
+        each node at its pipe, administrators too; in `announce-hostname` they use the node's
+        own address inside DC B, as CLUSTER NODES gives it."""
+        if arrangement == "announce-port":
+            return f"{self.client_host}:{self.client_port}"
+        return f"{NODE_HOST}:{self.port}"
+
+    def ports(self) -> set[int]:
+        return {self.port, self.bus_port, self.client_port, self.announced_bus_port,
+                self.decrypt_port, self.bus_decrypt_port}
+
 
 @dataclass
 class Cluster:
-    """The running cluster and both spiped processes of one arrangement."""
+    """The cluster of one arrangement, both spiped processes and the files they read."""
     arrangement: str
-    nodes: list[Node]
-    server_side: ManagedProcess
-    client_side: ManagedProcess
+    base: Path
+    group: ProcessGroup
+    gateway_port: int = 0     # announce-hostname: the one server-side listener, routing by key
+    nodes: list[Node] = field(default_factory=list)
+    server_side: ManagedProcess | None = None
+    client_side: ManagedProcess | None = None
     timings: dict[str, object] = field(default_factory=dict)
 
     @property
     def client_endpoints(self) -> set[tuple[str, int]]:
         return {node.client_endpoint for node in self.nodes}
+
+    def add_node(self) -> Node:
+        """Appends a node (ports, directory, key) to the cluster's description; nothing runs
+        yet."""
+        index = len(self.nodes) + 1
+        used = {self.gateway_port}.union(*(node.ports() for node in self.nodes))
+        directory = self.base / f"node-{index}"
+        directory.mkdir()
+        if self.arrangement == "announce-port":
+            port, bus, client, bus_client, decrypt, bus_decrypt = free_ports(6, exclude=used)
+            key = self.base / "cluster.key"
+            if not key.exists():
+                write_key(key)
+            node = Node(index, port, bus, NODE_HOST, client, bus_client, decrypt, bus_decrypt,
+                        key, directory)
+        else:
+            # The client-side listener takes the node's own port number on CLIENT_SIDE_HOST.
+            port, bus = free_ports(2, also_free_on=(CLIENT_SIDE_HOST,), exclude=used)
+            node = Node(index, port, bus, CLIENT_SIDE_HOST, port, bus, self.gateway_port, 0,
+                        write_key(self.base / f"node-{index}.key"), directory)
+        self.nodes.append(node)
+        return node
+
+    def write_spiped_configs(self) -> tuple[Path, list[int], Path, list[int]]:
+        """Writes the server-side and client-side configuration files for every node; returns
+        each file with the ports its process must listen on."""
+        server_text = "# data centre B: in front of the nodes\n\n"
+        client_text = "# data centre A: one listener per node\n\n"
+        server_sources: list[int] = []
+        client_sources: list[int] = []
+        pipe_source = f"[{PIPE_SOURCE_HOST}]"
+        if self.arrangement == "announce-hostname":
+            server_text += pipe_section(
+                "cluster", "decrypt", f"[{NODE_HOST}]:{self.gateway_port}",
+                routes=[(node.key, f"[{NODE_HOST}]:{node.port}") for node in self.nodes],
+                bind_address=pipe_source)
+            server_sources.append(self.gateway_port)
+        for node in self.nodes:
+            name = f"node-{node.index}"
+            if self.arrangement == "announce-port":
+                server_text += pipe_section(
+                    name, "decrypt", f"[{NODE_HOST}]:{node.decrypt_port}",
+                    f"[{NODE_HOST}]:{node.port}", node.key, bind_address=pipe_source)
+                server_text += pipe_section(
+                    f"{name}-bus", "decrypt", f"[{NODE_HOST}]:{node.bus_decrypt_port}",
+                    f"[{NODE_HOST}]:{node.bus_port}", node.key, bind_address=pipe_source)
+                client_text += pipe_section(
+                    f"{name}-bus", "encrypt", f"[{NODE_HOST}]:{node.announced_bus_port}",
+                    f"[{NODE_HOST}]:{node.bus_decrypt_port}", node.key)
+                server_sources += [node.decrypt_port, node.bus_decrypt_port]
+                client_sources.append(node.announced_bus_port)
+            client_text += pipe_section(
+                name, "encrypt", f"[{node.client_host}]:{node.client_port}",
+                f"[{NODE_HOST}]:{node.decrypt_port}", node.key)
+            client_sources.append(node.client_port)
+        server_config = self.base / "server-side.conf"
+        client_config = self.base / "client-side.conf"
+        server_config.write_text(server_text)
+        client_config.write_text(client_text)
+        return server_config, server_sources, client_config, client_sources
+
+    def start_node(self, node: Node) -> None:
+        """Writes the node's redis.conf, starts redis-server and opens its admin connection."""
+        conf = node.directory / "redis.conf"
+        conf.write_text(node_conf(self.arrangement, node))
+        process = self.group.start(f"redis-node-{node.index}",
+                                   [find_program("redis-server"), conf])
+        process.wait_until(lambda: {node.port, node.bus_port} <= listening_tcp_ports(),
+                           f"listening on {node.port} and {node.bus_port}",
+                           timeout=WAIT_SECONDS)
+        # The one direct connection per node: the administrator's (DC B's loopback).
+        node.admin = RespClient(node.port, timeout=WAIT_SECONDS)
+        assert node.admin.command("CLIENT", "SETNAME", "admin") == "OK"
+        node.node_id = node.admin.command("CLUSTER", "MYID").decode()
 
     def slot_owners(self) -> list[Node]:
         """The node that owns each of the 16384 slots, as node 1 (read directly) sees it."""
@@ -163,6 +259,7 @@ def node_conf(arrangement: str, node: Node) -> str:
 def pipe_section(name: str, mode: str, source: str, target: str | None = None,
                  key: Path | None = None, routes: list[tuple[Path, str]] = (),
                  bind_address: str | None = None) -> str:
+    """One `[name]` section of a spiped configuration file."""
     lines = [f"[{name}]", f"mode = {mode}", f"source = {source}"]
     if target is not None:
         lines.append(f"target = {target}")
@@ -174,27 +271,52 @@ def pipe_section(name: str, mode: str, source: str, target: str | None = None,
     return "\n".join(lines) + "\n\n"
 
 
-def start_spiped_config(group: ProcessGroup, name: str, config: Path,
-                        sources: list[int]) -> ManagedProcess:
-    """`spiped --config FILE --check` must pass; then `spiped --config FILE -F` runs until it
-    listens on every port of `sources`."""
+def check_spiped_config(config: Path) -> None:
+    """`spiped --config FILE --check` must accept the file."""
     check = subprocess.run([str(OUR_SPIPED), "--config", str(config), "--check"],
                            capture_output=True, timeout=WAIT_SECONDS)
     assert check.returncode == 0, (f"--check refused {config}:\n"
                                    f"{(check.stdout + check.stderr).decode(errors='replace')}")
+
+
+def start_spiped_config(group: ProcessGroup, name: str, config: Path,
+                        sources: list[int]) -> ManagedProcess:
+    """Checks `config`, then runs `spiped --config FILE -F` until it listens on every port of
+    `sources`."""
+    check_spiped_config(config)
     process = group.start(name, [OUR_SPIPED, "--config", config, "-F"])
-    process.wait_until(lambda: set(sources) <= listening_tcp_ports(),
-                       f"listening on {sources}", timeout=WAIT_SECONDS)
+    wait_listening(process, sources)
     return process
 
 
+def wait_listening(process: ManagedProcess, ports: list[int]) -> None:
+    process.wait_until(lambda: set(ports) <= listening_tcp_ports(), f"listening on {ports}",
+                       timeout=WAIT_SECONDS)
+
+
+def advertised_in_nodes(client: RespClient, arrangement: str) -> tuple[set, set, list[str]]:
+    """From CLUSTER NODES: the client endpoints (ip:port, or hostname:port when the nodes
+    prefer hostnames), the announced bus ports, and the flags of every node."""
+    endpoints, bus_ports, flags = set(), set(), []
+    for line in client.command("CLUSTER", "NODES").decode().splitlines():
+        fields = line.split()
+        ip_port, _, rest = fields[1].partition("@")     # ip:port@cport[,hostname]
+        bus_port, _, hostname = rest.partition(",")
+        ip, port = ip_port.rsplit(":", 1)
+        endpoints.add((hostname if arrangement == "announce-hostname" else ip, int(port)))
+        bus_ports.add(int(bus_port))
+        flags.append(fields[2])
+    return endpoints, bus_ports, flags
+
+
 def wait_for_cluster(cluster: Cluster) -> None:
-    """Waits until every node says cluster_state:ok and knows three nodes, then (at most
-    ANNOUNCE_SPREAD_SECONDS more) until every node advertises the client-side listeners: the
-    announce settings spread by gossip. If they never do, the tests say where clients are
-    sent instead."""
+    """Waits until every node says cluster_state:ok and knows every node, then (at most
+    ANNOUNCE_SPREAD_SECONDS more) until every node lists every node with its client-side
+    listener and no handshake in progress: the announce settings spread by gossip. If they
+    never do, the tests say where clients are sent instead."""
+    known = f"cluster_known_nodes:{len(cluster.nodes)}"
     deadline = time.monotonic() + WAIT_SECONDS
-    while not all("cluster_state:ok" in info and "cluster_known_nodes:3" in info
+    while not all("cluster_state:ok" in info and known in info
                   for info in (n.admin.command("CLUSTER", "INFO").decode()
                                for n in cluster.nodes)):
         cluster.assert_running()
@@ -205,8 +327,10 @@ def wait_for_cluster(cluster: Cluster) -> None:
         time.sleep(0.1)
     deadline = time.monotonic() + ANNOUNCE_SPREAD_SECONDS
     while time.monotonic() < deadline:
-        if all({endpoint for endpoint, _ in slots_endpoints(n.admin)} == cluster.client_endpoints
-               for n in cluster.nodes):
+        answers = [advertised_in_nodes(n.admin, cluster.arrangement) for n in cluster.nodes]
+        if all(endpoints == cluster.client_endpoints
+               and not any("handshake" in f or "noaddr" in f for f in flags)
+               for endpoints, _, flags in answers):
             return
         time.sleep(0.1)
 
@@ -243,105 +367,41 @@ def cluster(request):
         pytest.fail("the Python redis package is missing (pip install redis)", pytrace=False)
     arrangement = request.param
     base = private_dir(f"scn-cluster-{arrangement}-")
-    group = ProcessGroup(base)
-    nodes: list[Node] = []
+    cluster = Cluster(arrangement, base, ProcessGroup(base))
     started = time.monotonic()
     try:
-        if arrangement == "announce-port":
-            ports = free_ports(18)
-            node_ports, bus_ports, client_ports, decrypt_ports, bus_client_ports, \
-                bus_decrypt_ports = (ports[i::6] for i in range(6))
-            client_hosts = [NODE_HOST] * 3
-        else:
-            # The client-side listeners take the nodes' own port numbers on CLIENT_SIDE_HOST.
-            ports = free_ports(7, also_free_on=(CLIENT_SIDE_HOST,))
-            node_ports, bus_ports, decrypt_ports = ports[0:3], ports[3:6], ports[6:7]
-            client_ports, client_hosts = node_ports, [CLIENT_SIDE_HOST] * 3
-            bus_client_ports = bus_ports
-        for i in range(3):
-            directory = base / f"node-{i + 1}"
-            directory.mkdir()
-            nodes.append(Node(i + 1, node_ports[i], bus_ports[i], client_hosts[i],
-                              client_ports[i], bus_client_ports[i], directory))
-
-        # The two spiped configuration files (the README shows their two-site form).
-        server_config, client_config = base / "server-side.conf", base / "client-side.conf"
-        server_text = "# data centre B: in front of the nodes\n\n"
-        client_text = "# data centre A: one listener per node\n\n"
-        server_sources: list[int] = []
-        client_sources: list[int] = []
-        if arrangement == "announce-port":
-            key = write_key(base / "cluster.key")
-            for node, decrypt_port, bus_decrypt_port in zip(nodes, decrypt_ports,
-                                                            bus_decrypt_ports):
-                server_text += pipe_section(
-                    f"node-{node.index}", "decrypt", f"[{NODE_HOST}]:{decrypt_port}",
-                    f"[{NODE_HOST}]:{node.port}", key, bind_address=f"[{PIPE_SOURCE_HOST}]")
-                server_text += pipe_section(
-                    f"node-{node.index}-bus", "decrypt", f"[{NODE_HOST}]:{bus_decrypt_port}",
-                    f"[{NODE_HOST}]:{node.bus_port}", key,
-                    bind_address=f"[{PIPE_SOURCE_HOST}]")
-                client_text += pipe_section(
-                    f"node-{node.index}", "encrypt", f"[{node.client_host}]:{node.client_port}",
-                    f"[{NODE_HOST}]:{decrypt_port}", key)
-                client_text += pipe_section(
-                    f"node-{node.index}-bus", "encrypt",
-                    f"[{NODE_HOST}]:{node.announced_bus_port}",
-                    f"[{NODE_HOST}]:{bus_decrypt_port}", key)
-                server_sources += [decrypt_port, bus_decrypt_port]
-                client_sources += [node.client_port, node.announced_bus_port]
-        else:
-            keys = [write_key(base / f"node-{node.index}.key") for node in nodes]
-            server_text += pipe_section(
-                "cluster", "decrypt", f"[{NODE_HOST}]:{decrypt_ports[0]}",
-                routes=[(key, f"[{NODE_HOST}]:{node.port}") for key, node in zip(keys, nodes)],
-                bind_address=f"[{PIPE_SOURCE_HOST}]")
-            for node, key in zip(nodes, keys):
-                client_text += pipe_section(
-                    f"node-{node.index}", "encrypt", f"[{node.client_host}]:{node.client_port}",
-                    f"[{NODE_HOST}]:{decrypt_ports[0]}", key)
-            server_sources, client_sources = decrypt_ports, node_ports
-        server_config.write_text(server_text)
-        client_config.write_text(client_text)
-        server_side = start_spiped_config(group, "spiped-server-side", server_config,
-                                          server_sources)
-        client_side = start_spiped_config(group, "spiped-client-side", client_config,
-                                          client_sources)
-
-        for node in nodes:
-            conf = node.directory / "redis.conf"
-            conf.write_text(node_conf(arrangement, node))
-            process = group.start(f"redis-node-{node.index}", [find_program("redis-server"),
-                                                               conf])
-            process.wait_until(
-                lambda n=node: {n.port, n.bus_port} <= listening_tcp_ports(),
-                f"listening on {node.port} and {node.bus_port}", timeout=WAIT_SECONDS)
-            # The one direct connection per node: the administrator's (DC B's loopback).
-            node.admin = RespClient(node.port, timeout=WAIT_SECONDS)
-            assert node.admin.command("CLIENT", "SETNAME", "admin") == "OK"
-            node.node_id = node.admin.command("CLUSTER", "MYID").decode()
-
+        if arrangement == "announce-hostname":
+            cluster.gateway_port = free_ports(1)[0]
+        for _ in range(3):
+            cluster.add_node()
+        server_config, server_sources, client_config, client_sources = \
+            cluster.write_spiped_configs()
+        cluster.server_side = start_spiped_config(cluster.group, "spiped-server-side",
+                                                  server_config, server_sources)
+        cluster.client_side = start_spiped_config(cluster.group, "spiped-client-side",
+                                                  client_config, client_sources)
+        for node in cluster.nodes:
+            cluster.start_node(node)
         created = redis_cli("--cluster", "create",
-                            *[f"{NODE_HOST}:{node.port}" for node in nodes], "--cluster-yes",
-                            timeout=WAIT_SECONDS * 2)
+                            *[node.admin_address(arrangement) for node in cluster.nodes],
+                            "--cluster-yes", timeout=WAIT_SECONDS * 2)
         output = (created.stdout + created.stderr).decode(errors="replace")
         assert created.returncode == 0 and "All 16384 slots covered" in output, output
-        cluster = Cluster(arrangement, nodes, server_side, client_side)
         wait_for_cluster(cluster)
         cluster.timings["start"] = round(time.monotonic() - started, 2)
         yield cluster
         cluster.assert_running()
         print(f"\n{arrangement}: {cluster.timings}")
     finally:
-        for node in nodes:
+        for node in cluster.nodes:
             if node.admin is not None:
                 node.admin.close()
-        group.stop_all()
+        cluster.group.stop_all()
         if not os.environ.get("KEEP_SCENARIO_DIR"):
             shutil.rmtree(base, ignore_errors=True)
 
 
-def test_cluster_answers_name_only_client_side_listeners(cluster: Cluster):
+def assert_cluster_answers_name_client_side_listeners(cluster: Cluster) -> None:
     """CLUSTER SLOTS, SHARDS and NODES, asked through each node's pipe, give every node's
     client-side listener as its client endpoint, never the node's own address."""
     for node in cluster.nodes:
@@ -350,7 +410,8 @@ def test_cluster_answers_name_only_client_side_listeners(cluster: Cluster):
             assert client.command("CLUSTER", "MYID").decode() == node.node_id
 
             slots = slots_endpoints(client)
-            assert {endpoint for endpoint, _ in slots} == cluster.client_endpoints, slots
+            owners = {endpoint for endpoint, _ in slots}
+            assert owners <= cluster.client_endpoints, slots
             assert sum(end - start + 1 for _, (start, end) in slots) == 16384
 
             shard_endpoints = set()
@@ -360,24 +421,24 @@ def test_cluster_answers_name_only_client_side_listeners(cluster: Cluster):
                     shard_endpoints.add((fields["endpoint"].decode(), int(fields["port"])))
             assert shard_endpoints == cluster.client_endpoints
 
-            node_endpoints, bus_ports = set(), set()
-            for line in client.command("CLUSTER", "NODES").decode().splitlines():
-                address = line.split()[1]             # ip:port@cport[,hostname]
-                ip_port, _, rest = address.partition("@")
-                bus_port, _, hostname = rest.partition(",")
-                ip, port = ip_port.rsplit(":", 1)
-                host = hostname if cluster.arrangement == "announce-hostname" else ip
-                node_endpoints.add((host, int(port)))
-                bus_ports.add(int(bus_port))
-            assert node_endpoints == cluster.client_endpoints
+            endpoints, bus_ports, _ = advertised_in_nodes(client, cluster.arrangement)
+            assert endpoints == cluster.client_endpoints
             # The bus: through its own pipes (announce-port) or direct (announce-hostname).
             assert bus_ports == {n.announced_bus_port for n in cluster.nodes}
     if cluster.arrangement == "announce-port":
-        # Each node's bus port is reached by its two peers, only through the bus pipes.
+        # Each node's bus port is reached by its peers, only through the bus pipes.
         for node in cluster.nodes:
             peers = established_peers(node.bus_port)
-            assert len(peers) >= 2 and set(peers) == {PIPE_SOURCE_HOST}, (node.index, peers)
+            assert (len(peers) >= len(cluster.nodes) - 1
+                    and set(peers) == {PIPE_SOURCE_HOST}), (node.index, peers)
     cluster.assert_running()
+
+
+def test_cluster_answers_name_only_client_side_listeners(cluster: Cluster):
+    """CLUSTER SLOTS, SHARDS and NODES through every pipe name only client-side listeners."""
+    assert {endpoint for endpoint, _ in slots_endpoints(cluster.nodes[0].admin)} == \
+        cluster.client_endpoints
+    assert_cluster_answers_name_client_side_listeners(cluster)
 
 
 def established_peers(local_port: int) -> list[str]:
@@ -445,11 +506,14 @@ def test_redis_cli_follows_moved_through_the_pipes(cluster: Cluster):
 
 
 def clients_not_through_the_pipe(node: Node) -> list[str]:
-    """CLIENT LIST entries on `node` that are neither the administrator's connection nor a
-    connection from the server-side spiped (which connects from PIPE_SOURCE_HOST)."""
+    """CLIENT LIST entries on `node` that are neither the administrator's connection, nor the
+    connection another node keeps open after MIGRATE (a reshard: node to node inside DC B,
+    last command RESTORE-ASKING), nor a connection from the server-side spiped (which connects
+    from PIPE_SOURCE_HOST)."""
     entries = node.admin.command("CLIENT", "LIST").decode().splitlines()
     return [entry for entry in entries
-            if " name=admin " not in entry and f" addr={PIPE_SOURCE_HOST}:" not in entry]
+            if " name=admin " not in entry and " cmd=restore-asking " not in entry
+            and f" addr={PIPE_SOURCE_HOST}:" not in entry]
 
 
 def clients_through_the_pipe(node: Node) -> int:
@@ -514,7 +578,7 @@ def test_moved_and_ask_during_a_slot_migration_name_client_side_listeners(cluste
     """MOVED for a key of another node, ASK while a slot moves from node 1 to node 2, MOVED
     once it has moved: each names the client-side listener of the node that holds the slot;
     redis-py, whose slot table is now stale, follows the MOVED to node 2's listener."""
-    one, two, three = cluster.nodes
+    one, two, three = cluster.nodes[:3]
     client_py = RedisCluster(host=one.client_host, port=one.client_port,
                              socket_timeout=WAIT_SECONDS, socket_connect_timeout=WAIT_SECONDS)
     try:
@@ -549,4 +613,54 @@ def test_moved_and_ask_during_a_slot_migration_name_client_side_listeners(cluste
         assert two.admin.command("GET", key) == b"moved-by-ask"
     finally:
         client_py.close()
+    cluster.assert_running()
+
+
+def test_adding_a_node_is_a_pipe_on_both_sides_and_a_sighup(cluster: Cluster):
+    """The README's procedure for a new node: add its pipe to both configuration files and
+    SIGHUP both processes (the old pipes keep running), start the node, `redis-cli --cluster
+    add-node` and reshard. The new node is then advertised only by its client-side listener,
+    and redis-cli and redis-py reach the keys that moved to it through that listener."""
+    first = cluster.nodes[0]
+    keys = [f"grow:{i}" for i in range(KEY_COUNT)]
+    with RedisCluster(host=first.client_host, port=first.client_port,
+                      socket_timeout=WAIT_SECONDS, socket_connect_timeout=WAIT_SECONDS) as old:
+        for key in keys:
+            assert old.set(key, f"g-{key}") is True
+
+    started = time.monotonic()
+    node = cluster.add_node()
+    server_config, server_sources, client_config, client_sources = \
+        cluster.write_spiped_configs()
+    for process, config, sources in ((cluster.server_side, server_config, server_sources),
+                                     (cluster.client_side, client_config, client_sources)):
+        check_spiped_config(config)
+        os.kill(process.popen.pid, signal.SIGHUP)
+        wait_listening(process, sources)
+    cluster.start_node(node)
+    added = redis_cli("--cluster", "add-node", node.admin_address(cluster.arrangement),
+                      first.admin_address(cluster.arrangement), timeout=WAIT_SECONDS)
+    output = (added.stdout + added.stderr).decode(errors="replace")
+    assert added.returncode == 0 and "New node added correctly" in output, output
+    wait_for_cluster(cluster)
+    resharded = redis_cli("--cluster", "reshard", first.admin_address(cluster.arrangement),
+                          "--cluster-from", first.node_id, "--cluster-to", node.node_id,
+                          "--cluster-slots", "1000", "--cluster-yes", timeout=WAIT_SECONDS * 2)
+    assert resharded.returncode == 0, (resharded.stdout + resharded.stderr).decode(
+        errors="replace")[-3000:]
+    cluster.timings["add node + reshard 1000 slots"] = round(time.monotonic() - started, 2)
+    assert_cluster_answers_name_client_side_listeners(cluster)
+    moved_keys = cluster.node_key_counts("grow:")[-1]
+    cluster.timings["keys on the new node"] = moved_keys
+    assert moved_keys > 0
+
+    replies, redirects = run_redis_cli_cluster(cluster, [f"GET {k}" for k in keys])
+    assert replies == [f"g-{k}" for k in keys]
+    assert {endpoint for _, endpoint in redirects} == cluster.client_endpoints
+    with RedisCluster(host=first.client_host, port=first.client_port,
+                      socket_timeout=WAIT_SECONDS, socket_connect_timeout=WAIT_SECONDS) as new:
+        assert {(n.host, n.port) for n in new.get_nodes()} == cluster.client_endpoints
+        assert [new.get(key) for key in keys] == [f"g-{key}".encode() for key in keys]
+        assert clients_not_through_the_pipe(node) == []
+        assert clients_through_the_pipe(node) >= 1
     cluster.assert_running()
