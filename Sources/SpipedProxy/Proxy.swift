@@ -324,7 +324,13 @@ public final class Proxy: @unchecked Sendable {
         context.publish(pipes: updates.map(\.0) + created + stillRetiring + retiredNow)
         refresher.replace(with: (updates.map(\.1) + created.map(\.settings)).flatMap(\.refreshedTargets))
         options.metrics?.retain(pipes: updates.map(\.1.name) + created.map(\.name))
+        for pipe in created { logListening(pipe) }
         return summary
+    }
+
+    /// The start-up line of a pipe, at start and for a pipe a reload added.
+    private func logListening(_ pipe: Pipe) {
+        options.log.log(.notice, "\(pipe.name): listening on \(pipe.source.displayText): \(pipe.settings.summary); \(options.eventLoopCount) event loops")
     }
 
     /// Whether two snapshots would treat a new connection the same way.
@@ -424,9 +430,7 @@ public final class Proxy: @unchecked Sendable {
             }
             throw .system(error)
         }
-        for pipe in initialPipes {
-            options.log.log(.notice, "\(pipe.name): listening on \(pipe.source.displayText): \(pipe.settings.summary); \(loops.count) event loops")
-        }
+        for pipe in initialPipes { logListening(pipe) }
         let notifier = options.serviceNotifier
         var reportedOpen = -1
         func reportStatus() {
@@ -483,7 +487,8 @@ public final class Proxy: @unchecked Sendable {
             if let drainDeadline {
                 let now = MonotonicClock.nanoseconds
                 if now >= drainDeadline {
-                    options.log.log(.notice, "drain timeout reached; exiting with \(context.openConnectionCount) connections open")
+                    let left = context.openConnectionCount
+                    options.log.log(.notice, "drain timeout reached; exiting with \(left) connection\(left == 1 ? "" : "s") open")
                     abandoned = true
                     break
                 }
@@ -498,7 +503,8 @@ public final class Proxy: @unchecked Sendable {
                 }
             }
             if again {
-                options.log.log(.notice, "second stop signal: exiting now with \(context.openConnectionCount) connections open")
+                let left = context.openConnectionCount
+                options.log.log(.notice, "second stop signal: exiting now with \(left) connection\(left == 1 ? "" : "s") open")
                 abandoned = true
                 break
             }
