@@ -438,9 +438,10 @@ final class EventLoop: @unchecked Sendable {
             metrics.connectionClosed(cause)
         }
         if context.log.isEnabled(.info) {
-            let seconds = Double(MonotonicClock.nanoseconds &- connection.acceptedAt) / 1e9
-            let rounded = (seconds * 1000).rounded() / 1000
-            context.log.log(.info, "\(connection.settings.name): connection from \(connection.peerDescription) ended after \(rounded) s, \(connection.bytesSourceToTarget) bytes to the target, \(connection.bytesTargetToSource) bytes back: \(why)")
+            let milliseconds = (MonotonicClock.nanoseconds &- connection.acceptedAt) / 1_000_000
+            let fraction = String(milliseconds % 1000)
+            let duration = "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+            context.log.log(.info, "\(connection.settings.name): connection from \(connection.peerDescription) ended after \(duration) s, \(connection.bytesSourceToTarget) bytes to the target, \(connection.bytesTargetToSource) bytes back: \(why)")
         }
     }
 
