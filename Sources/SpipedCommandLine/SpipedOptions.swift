@@ -364,9 +364,6 @@ public struct SpipedOptions: Equatable, Sendable {
                 if poolMaxAge != nil { throw .usage("--pool-max-age needs -e and --pool") }
             }
             if poolMaxAge != nil && poolSize == nil { throw .usage("--pool-max-age needs --pool") }
-            if let poolSize, poolSize > 0 {
-                throw .usage("--pool: pre-established connections are not supported by this version yet (only --pool 0)")
-            }
             let sourceIsUnix: Bool
             if case .unix = source { sourceIsUnix = true } else { sourceIsUnix = false }
             for option in ["--socket-mode", "--socket-group"] where seen.contains(option) && !sourceIsUnix {

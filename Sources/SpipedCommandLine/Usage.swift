@@ -60,7 +60,7 @@ public enum SpipedUsage {
             OptionHelp(synopsis: "-R", description: "never re-resolve the target (default: re-resolve every -r seconds)"),
             OptionHelp(synopsis: "-j", description: "disable TCP keep-alives (default: keep-alives on)"),
             OptionHelp(synopsis: "-b <address>", description: "local address of outgoing connections (default: any)"),
-            OptionHelp(synopsis: "--pool <count>", description: "-e only: connections kept handshaken ahead of time; reserved, only 0 in this version (default: 0)"),
+            OptionHelp(synopsis: "--pool <count>", description: "-e only: keep this many connections to the -d handshaken (default: 0)"),
             OptionHelp(synopsis: "--pool-max-age <seconds>", description: "replace a pooled connection idle this long (default: 8)"),
             OptionHelp(synopsis: "--socket-mode <octal>", description: "permissions of a Unix-socket source, e.g. 660 (default: umask)"),
             OptionHelp(synopsis: "--socket-group <group>", description: "group of a Unix-socket source (default: unchanged)"),

@@ -408,7 +408,7 @@ public final class Proxy: @unchecked Sendable {
         var loops: [EventLoop] = []
         do {
             for index in 0..<options.eventLoopCount {
-                loops.append(try EventLoop(context: context, name: "loop \(index)"))
+                loops.append(try EventLoop(context: context, name: "loop \(index)", index: index, loopCount: options.eventLoopCount))
             }
             context.register(loops: loops)
             if let pool = context.keyPairPool {

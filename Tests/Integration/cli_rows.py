@@ -113,10 +113,9 @@ x("spiped", "refuse", "-e", *B, "--log-level"); x("spiped", "refuse", "-e", *B, 
 x("spiped", "run", "-e", *B, "--metrics", "[127.0.0.1]:@M@"); x("spiped", "run", "-d", *B, "--metrics=[127.0.0.1]:@M@")
 x("spiped", "refuse", "-e", *B, "--metrics", "[127.0.0.1]"); x("spiped", "refuse", "-e", *B, "--metrics", "@DIR@/metrics.sock")
 x("spiped", "refuse", "-e", *B, "--metrics", "[1.2.3]:80")
-# --pool and --pool-max-age: -e only. The pool itself (pre-established connections) is not in
-# this version yet: a pool of 0 runs, a pool of N is refused at start with a message.
-x("spiped", "refuse", "-e", *B, "--pool", "2"); x("spiped", "run", "-e", *B, "--pool", "0")
-x("spiped", "refuse", "-e", *B, "--pool", "2", "--pool-max-age", "3"); x("spiped", "refuse", "-e", *B, "--pool=1", "--pool-max-age=0.5")
+# --pool and --pool-max-age: -e only.
+x("spiped", "run", "-e", *B, "--pool", "2"); x("spiped", "run", "-e", *B, "--pool", "0")
+x("spiped", "run", "-e", *B, "--pool", "2", "--pool-max-age", "3"); x("spiped", "run", "-e", *B, "--pool=1", "--pool-max-age=0.5")
 x("spiped", "refuse", "-d", *B, "--pool", "2"); x("spiped", "refuse", "-e", *B, "--pool", "1001")
 x("spiped", "refuse", "-e", *B, "--pool", "-1"); x("spiped", "refuse", "-e", *B, "--pool", "two")
 x("spiped", "refuse", "-e", *B, "--pool-max-age", "3"); x("spiped", "refuse", "-e", *B, "--pool", "1", "--pool-max-age", "0")

@@ -218,14 +218,13 @@ final class OptionParsingTests: XCTestCase {
     }
 
     func testPool() throws {
-        // The pool itself is not in this version: only a pool of 0 runs; a pool of N that
-        // passes every other rule is refused with that reason.
-        let notYet = CommandLineError.usage("--pool: pre-established connections are not supported by this version yet (only --pool 0)")
-        XCTAssertEqual(refusal(["-e"] + base + ["--pool", "4", "--pool-max-age", "2.5"]), notYet)
-        XCTAssertEqual(refusal(["-e"] + base + ["--pool=0x10"]), notYet)
+        let o = try options(["--pool", "4", "--pool-max-age", "2.5"], mode: "-e")
+        XCTAssertEqual(o.poolSize, 4)
+        XCTAssertEqual(o.poolMaxAgeSeconds, 2.5)
+        XCTAssertEqual(try options(["--pool=0x10"], mode: "-e").poolSize, 16)
         XCTAssertEqual(try options(["--pool", "0"], mode: "-e").poolSize, 0)
-        XCTAssertEqual(refusal(["-e"] + base + ["--pool", "1000"]), notYet)
-        XCTAssertEqual(refusal(["-e"] + base + ["--pool", "1", "--pool-max-age", "inf"]), notYet)
+        XCTAssertEqual(try options(["--pool", "1000"], mode: "-e").poolSize, SpipedOptions.maximumPoolSize)
+        XCTAssertEqual(try options(["--pool", "1", "--pool-max-age", "inf"], mode: "-e").poolMaxAgeSeconds, .infinity)
         XCTAssertEqual(refusal(["-e"] + base + ["--pool", "1001"]), .numberOutOfRange(option: "--pool", value: "1001"))
         XCTAssertEqual(refusal(["-e"] + base + ["--pool", "-1"]), .numberOutOfRange(option: "--pool", value: "-1"))
         XCTAssertEqual(refusal(["-e"] + base + ["--pool", "many"]), .invalidNumber(option: "--pool", value: "many"))

@@ -120,9 +120,6 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
                 problems.append("\(definition.location): [\(definition.name)]: \(routes[earlier].keyDescription) and \(route.keyDescription) hold the same key but route to different targets")
             }
         }
-        if definition.pool > 0 {
-            problems.append("\(definition.location): [\(definition.name)]: pool: pre-established connections are not supported by this version yet")
-        }
         var pipe = PipeConfiguration(name: definition.name, mode: definition.mode == .encrypt ? .encrypt : .decrypt,
                                      source: definition.source, routes: routes,
                                      handshake: HandshakeOptions(fast: definition.fast, requireForwardSecrecy: definition.requireForwardSecrecy))
@@ -133,6 +130,8 @@ public struct ConfigurationFilePipeSource: DaemonPipeSource {
         pipe.bindAddress = definition.bindAddress
         pipe.waitForDNS = waitForDNS
         pipe.socketMode = definition.socketMode
+        pipe.poolSize = definition.pool
+        pipe.poolMaxAgeSeconds = min(definition.poolMaxAgeSeconds, longestTimeoutSeconds)
         if let group = definition.socketGroup {
             if let gid = SocketOwnership.groupID(group) {
                 pipe.socketGroup = gid

@@ -35,6 +35,9 @@ final class Connection {
         case connectingTarget
         /// Running the spiped handshake on the encrypted socket.
         case handshaking
+        /// (Encrypt pipes with `--pool`) connected and handshaken ahead of time, waiting for a
+        /// client; data the server sends meanwhile stays in the socket until a client takes it.
+        case pooled
         /// Moving data both ways.
         case piping
         /// Closed; the slot is free.
@@ -50,8 +53,8 @@ final class Connection {
     let pipe: Pipe?
     /// The pipe's settings when it was accepted: this connection keeps them for its whole life.
     let settings: PipeSettings
-    /// The accepting peer, for log messages.
-    let peerDescription: String
+    /// The accepting peer, for log messages (set when a client takes a pooled connection).
+    var peerDescription: String
     /// When it was accepted (monotonic nanoseconds).
     let acceptedAt: UInt64
     /// When the setup phases must be over (monotonic nanoseconds).
@@ -104,6 +107,12 @@ final class Connection {
     /// Payload bytes from the client at the source towards the target, and back.
     var bytesSourceToTarget = 0
     var bytesTargetToSource = 0
+
+    /// Made ahead of time for the pipe's pool (`--pool`) and not yet taken by a client: it holds
+    /// no `-n` reservation, and its end is the pool's business.
+    var isPoolMember = false
+    /// When it became ready in the pool (monotonic nanoseconds), for `--pool-max-age`.
+    var pooledAt: UInt64 = 0
 
     /// Already in the loop's list of connections to revisit (more input was left unread).
     var isQueuedForAnotherTurn = false

@@ -168,15 +168,14 @@ extension EventLoop {
     /// Starts a connection on an accepted (or, for `spipe`, given) socket. With `-e` the socket
     /// carries plaintext and the target is connected first; with `-d` it carries the handshake.
     func adopt(applicationSide fd: FileDescriptor, peerDescription: String, pipe: Pipe?, settings: PipeSettings) {
-        let (slot, generation) = allocateSlot()
         let encrypting = settings.mode == .encrypt
-        let connection = Connection(slot: slot, generation: generation, pipe: pipe, settings: settings,
-                                    peerDescription: peerDescription, acceptedAt: MonotonicClock.nanoseconds,
-                                    phase: encrypting ? .connectingTarget : .handshaking)
-        connections[slot] = connection
-        connectionCount += 1
+        // --pool: a connection to the target that is already handshaken, if one is ready.
+        if encrypting, let pipe, adoptFromPool(client: fd, peerDescription: peerDescription, pipe: pipe, settings: settings) {
+            return
+        }
+        let connection = makeConnection(pipe: pipe, settings: settings, peerDescription: peerDescription,
+                                        phase: encrypting ? .connectingTarget : .handshaking)
         if pipe != nil { settings.metrics?.connectionOpened() }
-        enqueueForSetup(connection)
         if encrypting {
             connection.plaintext = fd
             connection.targetBook = settings.targets[0]
@@ -203,6 +202,17 @@ extension EventLoop {
             }
         }
         advance(connection)
+    }
+
+    /// A new connection in a free slot of this loop, queued for its setup deadline.
+    func makeConnection(pipe: Pipe?, settings: PipeSettings, peerDescription: String, phase: Connection.Phase) -> Connection {
+        let (slot, generation) = allocateSlot()
+        let connection = Connection(slot: slot, generation: generation, pipe: pipe, settings: settings,
+                                    peerDescription: peerDescription, acceptedAt: MonotonicClock.nanoseconds, phase: phase)
+        connections[slot] = connection
+        connectionCount += 1
+        enqueueForSetup(connection)
+        return connection
     }
 
     /// Creates the connection's handshake. A client takes a key pair from the pool now (it
@@ -377,6 +387,8 @@ extension EventLoop {
             // -d: only a peer that proved it holds the key gets a connection to the target
             // (started above); wait until it is established.
             connection.phase = .connectingTarget
+        } else if connection.isPoolMember {
+            poolConnectionReady(connection)
         } else {
             connection.phase = .piping
         }

@@ -55,6 +55,12 @@ final class EventLoop: @unchecked Sendable {
 
     let context: EngineContext
     let name: String
+    /// This loop's position among the engine's loops, and their number (a pipe's pool is
+    /// spread over the loops).
+    let index: Int
+    let loopCount: Int
+    /// Each pipe's pooled connections made by this loop (`ConnectionPool.swift`).
+    var pools: [Int: LoopPool] = [:]
     let epoll: Epoll
     private let wakeup: EventNotifier
 
@@ -93,9 +99,11 @@ final class EventLoop: @unchecked Sendable {
     /// A fatal loop error (epoll failed), reported by `run()`.
     private(set) var failure: ProxyError?
 
-    init(context: EngineContext, name: String) throws(SystemError) {
+    init(context: EngineContext, name: String, index: Int = 0, loopCount: Int = 1) throws(SystemError) {
         self.context = context
         self.name = name
+        self.index = index
+        self.loopCount = loopCount
         epoll = try Epoll()
         wakeup = try EventNotifier()
         inputBuffer = .allocate(byteCount: max(Self.plaintextReadByteCount, Self.ciphertextReadByteCount), alignment: 16)
@@ -138,6 +146,7 @@ final class EventLoop: @unchecked Sendable {
             serveConnectionsWaitingForTurn()
             let now = MonotonicClock.nanoseconds
             expireDeadlines(now: now)
+            maintainPools(now: now)
             resumeListenersAfterBackoff(now: now)
         }
         dropAllListeners()
@@ -156,6 +165,7 @@ final class EventLoop: @unchecked Sendable {
         for (_, entry) in listeners {
             if case .backingOff(let until) = entry.state { earliest = min(earliest ?? until, until) }
         }
+        if let poolEvent = nextPoolEvent() { earliest = min(earliest ?? poolEvent, poolEvent) }
         guard let earliest else { return -1 }
         if earliest <= now { return 0 }
         // Round up so the deadline has passed when the wait returns.
@@ -263,6 +273,7 @@ final class EventLoop: @unchecked Sendable {
     func syncListeners() {
         if context.isStopping {
             dropAllListeners()
+            discardAllPools()
             return
         }
         let (pipes, version) = context.pipes
@@ -277,6 +288,7 @@ final class EventLoop: @unchecked Sendable {
                 resumeListening(identifier)
             }
             syncedPipesVersion.store(version, ordering: .releasing)
+            refreshPools()
         }
         for (identifier, entry) in listeners {
             if case .pausedAtLimit = entry.state, entry.pipe.hasRoom(limit: entry.pipe.settings.maxConnections) {
@@ -329,6 +341,7 @@ final class EventLoop: @unchecked Sendable {
                 case .connectingTarget: try continueConnecting(connection)
                 case .handshaking: try continueHandshake(connection)
                 case .piping: try pump(connection); return
+                case .pooled: keepPooled(connection); return
                 case .closed: return
                 }
                 if connection.phase == before { return }
@@ -361,12 +374,14 @@ final class EventLoop: @unchecked Sendable {
         connectionCount -= 1
         var evicted = false
         if case .evicted? = end { evicted = true }
-        if let pipe = connection.pipe, pipe.releaseConnection(limit: connection.settings.maxConnections), !evicted {
+        if connection.isPoolMember {
+            poolMemberClosed(connection, wasReady: phaseBefore == .pooled, failed: end != nil)
+        } else if let pipe = connection.pipe, pipe.releaseConnection(limit: connection.settings.maxConnections), !evicted {
             // Room under -n again: paused loops (this one included) resume. (An evicted
             // connection's place is taken at once by the newcomer that evicted it.)
             context.wakeAllLoops()
         }
-        if connection.pipe != nil { account(connection, end: end, phaseBefore: phaseBefore) }
+        if connection.pipe != nil && !connection.isPoolMember { account(connection, end: end, phaseBefore: phaseBefore) }
         var reported: ProxyError?
         switch end {
         case nil:

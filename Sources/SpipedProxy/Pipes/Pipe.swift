@@ -22,6 +22,8 @@ final class Pipe: Sendable {
     private let currentSettings: Mutex<PipeSettings>
     /// Connections open on this pipe (plus accepts in progress), for `-n`.
     private let openConnections = Atomic<Int>(0)
+    /// Pooled connections ready across all loops (the `spiped_pool_connections` gauge).
+    private let pooledReady = Atomic<Int>(0)
     /// Set when a reload removed the pipe: the loops stop accepting on it.
     private let retired = Atomic<Bool>(false)
     /// The listener has been closed (after every loop dropped it).
@@ -62,6 +64,11 @@ final class Pipe: Sendable {
     /// Closes the listening socket once no loop watches it any more (idempotent).
     func closeListener() {
         if !listenerClosed.exchange(true, ordering: .acquiringAndReleasing) { listener.close() }
+    }
+
+    /// Adds `change` to the count of ready pooled connections; returns the new count.
+    func changePooledCount(by change: Int) -> Int {
+        pooledReady.add(change, ordering: .relaxed).newValue
     }
 
     // MARK: - Connection limit

@@ -46,6 +46,11 @@ public struct PipeConfiguration: Sendable {
     public var bindAddress: AddressSpec?
     /// `-D`: keep retrying name resolution of the target until it works instead of failing.
     public var waitForDNS: Bool
+    /// `--pool` (encrypt pipes): connections to the target kept connected and handshaken
+    /// ahead of time, each taken by one client and never reused (0: none).
+    public var poolSize: Int
+    /// `--pool-max-age`: seconds after which an unused pooled connection is replaced.
+    public var poolMaxAgeSeconds: Double
     /// `--socket-mode`: permission bits of a Unix-socket source (nil: as the umask gives).
     public var socketMode: UInt32?
     /// `--socket-group`: group of a Unix-socket source (nil: the process's).
@@ -67,6 +72,8 @@ public struct PipeConfiguration: Sendable {
         waitForDNS = false
         socketMode = nil
         socketGroup = nil
+        poolSize = 0
+        poolMaxAgeSeconds = 8
     }
 
     /// Checks what the engine cannot work with.
@@ -75,5 +82,7 @@ public struct PipeConfiguration: Sendable {
         if mode == .encrypt && routes.count != 1 { throw .invalidConfiguration("encrypt pipe \(name) needs exactly one key and target") }
         guard maxConnections >= 0 else { throw .invalidConfiguration("connection limit must not be negative") }
         guard timeoutSeconds > 0 else { throw .invalidConfiguration("timeout must be positive") }
+        guard poolSize >= 0, poolSize == 0 || mode == .encrypt else { throw .invalidConfiguration("a pool is for encrypt pipes only") }
+        guard poolMaxAgeSeconds > 0 else { throw .invalidConfiguration("the pool's maximum age must be positive") }
     }
 }

@@ -23,6 +23,10 @@ final class PipeSettings: Sendable {
     /// `-b`, resolved.
     let bindAddresses: [SocketAddress]
     let backend: CryptoBackend
+    /// `--pool`: pooled connections this pipe keeps ready (spread over the loops).
+    let poolSize: Int
+    /// `--pool-max-age` in nanoseconds.
+    let poolMaxAgeNanoseconds: UInt64
     /// The pipe's counters (kept across reloads by name), if metrics are on.
     let metrics: PipeMetrics?
     /// Distinct target books with their `-r` interval (for the re-resolution thread).
@@ -39,6 +43,8 @@ final class PipeSettings: Sendable {
          reusing previous: PipeSettings? = nil) throws(ProxyError) {
         try configuration.validate()
         metrics = registry?.metrics(forPipe: configuration.name, mode: configuration.mode)
+        poolSize = configuration.poolSize
+        poolMaxAgeNanoseconds = UInt64(min(configuration.poolMaxAgeSeconds, 1e9) * 1_000_000_000)
         name = configuration.name
         mode = configuration.mode
         keys = configuration.routes.map(\.key)
@@ -110,6 +116,8 @@ final class PipeSettings: Sendable {
         self.backend = backend
         refreshedTargets = []
         metrics = nil
+        poolSize = 0
+        poolMaxAgeNanoseconds = 0
     }
 
     /// A one-line description for the start-up and reload logs.
@@ -122,6 +130,7 @@ final class PipeSettings: Sendable {
         parts.append("timeout \(Double(timeoutNanoseconds) / 1e9) s")
         if handshake.fast { parts.append("fast") }
         if handshake.requireForwardSecrecy { parts.append("require-forward-secrecy") }
+        if poolSize > 0 { parts.append("pool \(poolSize) (max age \(Double(poolMaxAgeNanoseconds) / 1e9) s)") }
         return parts.joined(separator: ", ")
     }
 }
