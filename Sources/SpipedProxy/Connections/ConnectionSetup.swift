@@ -325,12 +325,13 @@ extension EventLoop {
     /// Handshake phase: write what the handshake has to send, read exactly what it still needs
     /// (never beyond its end, so no packet bytes are read here), and finish.
     ///
-    /// A server sends nothing, not even its nonce, until the client's first bytes arrived: a
-    /// silent connection (a port scan, an idle flood) costs one accept and no write.
+    /// A server sends its nonce at once, as the C spiped does, so both nonces cross the network
+    /// together (waiting for the client's would cost half a round trip per connection); it
+    /// sends nothing keyed before the client's MAC verified.
     func continueHandshake(_ connection: Connection) throws(ConnectionEnd) {
         guard let handshake = connection.handshake, let fd = connection.encrypted else { return }
         let decrypting = connection.settings.mode == .decrypt
-        if !decrypting || connection.handshakeBytesReceived > 0 { try flushHandshake(handshake, to: fd, connection) }
+        try flushHandshake(handshake, to: fd, connection)
         while !handshake.isComplete && connection.encryptedReadable {
             let wanted = Self.handshakeInputByteCount - connection.handshakeBytesReceived
             guard wanted > 0 else { break }

@@ -1,0 +1,190 @@
+"""The WAN emulator (scripts/wan_relay.py) checked against itself, and pre-established pipes
+(`--pool`) across an emulated 20 ms link: a fresh connection's first answer within about one
+round trip, against about three without the pool."""
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from wan_relay import WanRelay  # noqa: E402
+
+from conftest import BINARIES, free_port, tcp_address, wait_until, is_listening  # noqa: E402
+
+
+class PongServer:
+    """Answers each line with "+PONG\\r\\n" (a Redis PING stand-in) and echoes other bytes."""
+
+    def __init__(self, echo=False):
+        self.echo = echo
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            try:
+                while True:
+                    data = conn.recv(1 << 16)
+                    if not data:
+                        conn.shutdown(socket.SHUT_WR)
+                        return
+                    conn.sendall(data if self.echo else b"+PONG\r\n")
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def servers():
+    started = []
+
+    def start(**kwargs):
+        server = PongServer(**kwargs)
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def relays():
+    started = []
+
+    def start(*args, **kwargs):
+        relay = WanRelay(*args, **kwargs)
+        started.append(relay)
+        return relay
+    yield start
+    for relay in started:
+        relay.close()
+
+
+def first_answer_seconds(port):
+    """connect(), PING, the first byte of the answer."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"PING\r\n")
+        assert sock.recv(64).startswith(b"+PONG"), "no PONG"
+    return time.monotonic() - started
+
+
+def test_request_response_through_the_relay_takes_one_round_trip(servers, relays):
+    server = servers()
+    relay = relays(("127.0.0.1", server.port), rtt_ms=40)
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        times = []
+        for _ in range(5):
+            started = time.monotonic()
+            sock.sendall(b"PING\r\n")
+            assert sock.recv(64) == b"+PONG\r\n"
+            times.append(time.monotonic() - started)
+    median = statistics.median(times)
+    assert 0.038 <= median <= 0.055, f"a round trip through a 40 ms relay took {median * 1000:.1f} ms"
+
+
+def test_relay_keeps_byte_order_and_half_close(servers, relays):
+    server = servers(echo=True)
+    relay = relays(("127.0.0.1", server.port), rtt_ms=10)
+    payload = os.urandom(1 << 20)
+    received = bytearray()
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        reader = threading.Thread(target=lambda: received.extend(b"".join(iter_recv(sock))))
+        reader.start()
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)       # half-close: the answer still comes back
+        reader.join(20)
+    assert bytes(received) == payload
+
+
+def iter_recv(sock):
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return
+        yield from (chunk,)
+
+
+def test_relay_rate_limit(servers, relays):
+    server = servers(echo=True)
+    relay = relays(("127.0.0.1", server.port), rtt_ms=2, rate=1_000_000)
+    payload = os.urandom(500_000)
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        started = time.monotonic()
+        reader_data = bytearray()
+        reader = threading.Thread(target=lambda: reader_data.extend(b"".join(iter_recv(sock))))
+        reader.start()
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        reader.join(20)
+        elapsed = time.monotonic() - started
+    assert bytes(reader_data) == payload
+    assert 0.4 <= elapsed <= 1.2, f"500 KB at 1 MB/s each way took {elapsed:.2f} s"
+
+
+def start_spiped(binary, mode, source_port, target_port, key, *extra):
+    process = subprocess.Popen([binary, mode, "-F", "-s", tcp_address(source_port), "-t", tcp_address(target_port),
+                                "-k", str(key), *extra], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    wait_until(lambda: is_listening(tcp_address(source_port)), what=f"spiped {mode} on {source_port}")
+    return process
+
+
+def test_pool_answers_a_fresh_connection_within_about_one_round_trip(servers, relays, tmp_path):
+    """Across 20 ms: with --pool the first answer takes about one RTT (the request and its
+    answer), against our -d and Debian's; without it about three (the handshake's two, then the
+    request), and our pair without the pool is no slower than Debian's pair."""
+    key = tmp_path / "key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o600)
+    server = servers()
+    processes = []
+    try:
+        figures = {}
+        for label, e_side, d_side, extra in (("pool, our -d", "ours", "ours", ["--pool", "4"]),
+                                             ("pool, Debian's -d", "ours", "theirs", ["--pool", "4"]),
+                                             ("our pair", "ours", "ours", []),
+                                             ("Debian's pair", "theirs", "theirs", [])):
+            d_port, e_port = free_port(), free_port()
+            processes.append(start_spiped(BINARIES[d_side]["spiped"], "-d", d_port, server.port, key))
+            relay = relays(("127.0.0.1", d_port), rtt_ms=20)
+            processes.append(start_spiped(BINARIES[e_side]["spiped"], "-e", e_port, relay.port, key, *extra))
+            time.sleep(0.5)                 # the pool fills
+            samples = []
+            for _ in range(15):
+                samples.append(first_answer_seconds(e_port))
+                time.sleep(0.1)             # one client at a time, the pool refilled between
+            figures[label] = statistics.median(samples)
+        text = ", ".join(f"{label} {value * 1000:.1f} ms" for label, value in figures.items())
+        print(f"first answer across 20 ms RTT: {text}")
+        for pooled in ("pool, our -d", "pool, Debian's -d"):
+            assert figures[pooled] <= 0.020 + 0.005, f"{pooled}: {text}"
+            assert figures[pooled] < figures["our pair"] / 2, text
+        assert figures["our pair"] <= figures["Debian's pair"] * 1.05 + 0.002, text
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=10)
