@@ -22,12 +22,17 @@ import threading
 import time
 
 
+# Markers in a direction's queue, distinct from any data chunk (bytes).
+_FIN = object()
+_RESET = object()
+
+
 class _Direction:
     """One direction of one connection: reads from `source`, writes to `sink` after `delay`."""
 
     def __init__(self, source, sink, delay, rate):
         self.source, self.sink, self.delay, self.rate = source, sink, delay, rate
-        self.queue = []          # (release time, sequence, bytes or None for FIN, or b"RST")
+        self.queue = []          # (release time, sequence, bytes, _FIN or _RESET)
         self.sequence = 0
         self.condition = threading.Condition()
         self.done = False
@@ -36,9 +41,9 @@ class _Direction:
         while True:
             try:
                 data = self.source.recv(65536)
-                kind = data if data else None
+                kind = data if data else _FIN
             except OSError:
-                kind = b"RST"
+                kind = _RESET
                 data = None
             with self.condition:
                 heapq.heappush(self.queue, (time.monotonic() + self.delay, self.sequence, kind))
@@ -60,10 +65,10 @@ class _Direction:
                     continue
                 heapq.heappop(self.queue)
             try:
-                if kind is None:
+                if kind is _FIN:
                     self.sink.shutdown(socket.SHUT_WR)
                     return
-                if kind == b"RST":
+                if kind is _RESET:
                     self.sink.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.sink.close()
                     return
