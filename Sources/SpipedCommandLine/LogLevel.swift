@@ -4,10 +4,10 @@
 public enum SpipedLogLevel: String, CaseIterable, Equatable, Sendable {
     /// Only errors that affect a whole pipe or the process.
     case error
-    /// Errors and warnings (a connection failed, a limit was reached): the default, and what
-    /// spiped logged before the option existed.
+    /// Errors, warnings (a connection failed, a limit was reached) and the start-up, reload and
+    /// shutdown lines: the default.
     case warning
-    /// Also start-up, reload and shutdown lines, and one line per finished connection.
+    /// Also one line per finished connection.
     case info
     /// Also details meant for debugging.
     case debug

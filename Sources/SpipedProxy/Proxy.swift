@@ -93,7 +93,7 @@ public final class Proxy: @unchecked Sendable {
         pipe.bindAddress = configuration.bindAddress
         pipe.waitForDNS = configuration.waitForDNS
         var options = EngineOptions(backend: configuration.backend,
-                                    log: configuration.proxyLog ?? ProxyLog(minimumLevel: .debug, sink: configuration.log))
+                                    log: ProxyLog(minimumLevel: .debug, sink: configuration.log))
         options.eventLoopCount = configuration.eventLoopCount
         try self.init(pipes: [pipe], options: options)
     }

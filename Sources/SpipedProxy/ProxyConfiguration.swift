@@ -54,9 +54,6 @@ public struct ProxyConfiguration: Sendable {
     public var eventLoopCount: Int
     /// Where warnings and information go (default: standard error).
     public var log: @Sendable (ProxyLogLevel, String) -> Void
-    /// A log to use instead of `log` (with its level and aggregation); nil: one is made
-    /// around `log` that passes every level.
-    public var proxyLog: ProxyLog?
 
     /// A configuration with spiped's defaults for everything not given.
     public init(mode: Mode, source: AddressSpec, target: AddressSpec, key: SpipedKey,
@@ -75,7 +72,6 @@ public struct ProxyConfiguration: Sendable {
         waitForDNS = false
         eventLoopCount = SystemLimits.onlineProcessorCount
         log = ProxyConfiguration.logToStandardError
-        proxyLog = nil
     }
 
     /// The default log sink: one line per message on standard error.

@@ -21,9 +21,11 @@ final class TargetAddressBookTests: XCTestCase {
 
     func testPeriodicRefreshStopsWhenAsked() throws {
         let book = try TargetAddressBook(target: .hostName("localhost", port: 80), initial: [], log: { _, _ in })
-        let thread = try SystemThread(name: "test-refresh") { book.refreshPeriodically(interval: 0.02) }
+        let refresher = try TargetRefresher()
+        refresher.replace(with: [(book: book, intervalSeconds: 0.02)])
+        let thread = try SystemThread(name: "test-refresh") { refresher.run() }
         XCTAssertTrue(RunningProxy.wait(seconds: 5) { !book.current.isEmpty }, "refreshed in the background")
-        book.stop()
+        refresher.stop()
         thread.join()
     }
 }

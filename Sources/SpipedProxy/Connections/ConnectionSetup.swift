@@ -124,7 +124,7 @@ extension EventLoop {
     func oldestUnauthenticated(of pipe: Pipe) -> (silent: Connection?, inHandshake: Connection?) {
         var oldestSilent: Connection?
         var oldestInHandshake: Connection?
-        for queue in setupQueues.values {
+        for queue in setupQueues {
             var silentFound = false
             for entry in queue.live {
                 guard let connection = connectionInSetup(entry), connection.pipe === pipe, connection.isUnauthenticated else { continue }

@@ -46,7 +46,6 @@ final class EngineContext: Sendable {
         pipeList.withLock { ($0, pipeListVersion.load(ordering: .acquiring)) }
     }
 
-    var pipesVersion: Int { pipeListVersion.load(ordering: .acquiring) }
 
     /// Publishes a new pipe list and wakes every loop to apply it.
     func publish(pipes: [Pipe]) {

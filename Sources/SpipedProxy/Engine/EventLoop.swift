@@ -72,7 +72,9 @@ final class EventLoop: @unchecked Sendable {
 
     /// Connections in setup, in accept order, one queue per `-o` value (so each queue is also
     /// in deadline order; see the type's comment).
-    var setupQueues: [UInt64: SetupQueue] = [:]
+    /// (An array, not a dictionary keyed by `-o`: looping over it while updating its elements
+    /// copies nothing, and an emptied queue keeps its storage for the next connection.)
+    var setupQueues: [SetupQueue] = []
     /// Connections that stopped reading only to let others run; served after the next poll.
     var anotherTurn: [Connection] = []
 
@@ -155,10 +157,10 @@ final class EventLoop: @unchecked Sendable {
     private func pollTimeout(now: UInt64) -> Int32 {
         if !anotherTurn.isEmpty { return 0 }
         var earliest: UInt64?
-        for timeout in setupQueues.keys {
+        for index in setupQueues.indices {
             // Drop entries of connections that finished setup, so they cause no wake-up.
-            setupQueues[timeout]!.dropFinishedHead(of: self)
-            if let head = setupQueues[timeout]!.head, let connection = connectionInSetup(head) {
+            setupQueues[index].dropFinishedHead(of: self)
+            if let head = setupQueues[index].head, let connection = connectionInSetup(head) {
                 earliest = min(earliest ?? connection.deadline, connection.deadline)
             }
         }
@@ -247,23 +249,31 @@ final class EventLoop: @unchecked Sendable {
     }
 
     func enqueueForSetup(_ connection: Connection) {
-        setupQueues[connection.settings.timeoutNanoseconds, default: SetupQueue()].append(connection)
+        let timeout = connection.settings.timeoutNanoseconds
+        if let index = setupQueues.firstIndex(where: { $0.timeoutNanoseconds == timeout }) {
+            setupQueues[index].append(connection)
+        } else {
+            var queue = SetupQueue(timeoutNanoseconds: timeout)
+            queue.append(connection)
+            setupQueues.append(queue)
+        }
     }
 
     private func expireDeadlines(now: UInt64) {
-        for timeout in setupQueues.keys {
-            while let head = setupQueues[timeout]!.head {
+        for index in setupQueues.indices {
+            while let head = setupQueues[index].head {
                 guard let connection = connectionInSetup(head) else {
-                    setupQueues[timeout]!.removeHead()
+                    setupQueues[index].removeHead()
                     continue
                 }
                 guard connection.deadline <= now else { break }
-                setupQueues[timeout]!.removeHead()
+                setupQueues[index].removeHead()
                 close(connection, end: .failed(.timedOut))
             }
-            setupQueues[timeout]!.compact(of: self)
-            if setupQueues[timeout]!.isEmpty { setupQueues[timeout] = nil }
+            setupQueues[index].compact(of: self)
         }
+        // Queues of `-o` values no pipe uses any more (after reloads) are dropped once empty.
+        if setupQueues.count > 8 { setupQueues.removeAll { $0.isEmpty } }
     }
 
     // MARK: - Listeners
@@ -480,6 +490,11 @@ struct SetupQueue {
     /// A queued connection, by slot and generation (it may have left setup since).
     typealias Entry = (slot: Int, generation: UInt32)
 
+    /// The `-o` of every connection in this queue, in nanoseconds.
+    let timeoutNanoseconds: UInt64
+
+    init(timeoutNanoseconds: UInt64 = 0) { self.timeoutNanoseconds = timeoutNanoseconds }
+
     private(set) var entries: [Entry] = []
     private(set) var headIndex = 0
     /// Length at which stale middle entries are filtered out next (doubles with the live count).
@@ -516,6 +531,12 @@ struct SetupQueue {
     /// (even with `-o` infinite, where an idle connection can sit at the head for ever).
     mutating func compact(isInSetup: (Entry) -> Bool) {
         dropFinishedHead(isInSetup: isInSetup)
+        if headIndex == entries.count && headIndex > 0 {
+            // Drained: start again at the front, keeping the storage.
+            entries.removeAll(keepingCapacity: true)
+            headIndex = 0
+            return
+        }
         let remaining = entries.count - headIndex
         if headIndex > 64 && headIndex * 2 > entries.count {
             entries.removeFirst(headIndex)

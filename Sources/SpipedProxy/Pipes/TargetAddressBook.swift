@@ -1,8 +1,8 @@
 import SpipedSystem
 import Synchronization
 
-/// The target's current addresses, shared by all event loops, and the background
-/// re-resolution (`-r`) that refreshes them. A failed lookup keeps the last good addresses.
+/// The target's current addresses, shared by all event loops; `TargetRefresher` re-resolves
+/// them every `-r` seconds. A failed lookup keeps the last good addresses.
 final class TargetAddressBook: Sendable {
     /// The target as configured.
     let target: AddressSpec
@@ -46,14 +46,6 @@ final class TargetAddressBook: Sendable {
         return true
     }
 
-    /// The re-resolution thread's body: refreshes every `interval` seconds until `stop()`.
-    func refreshPeriodically(interval: Double) {
-        let milliseconds = Int32(clamping: Int(max(interval, 0.001) * 1000))
-        while !stopSignal.wait(timeoutMilliseconds: milliseconds) {
-            refresh(logFailure: true)
-        }
-    }
-
-    /// Ends `refreshPeriodically` / `waitUntilResolved`.
+    /// Ends `waitUntilResolved` (periodic re-resolution is `TargetRefresher`'s).
     func stop() { stopSignal.signal() }
 }
