@@ -6,9 +6,13 @@ import Glibc
 
 /// Chooses the fastest backend this CPU runs correctly: the one dispatch point of the library.
 ///
-/// A hardware primitive is used only when the CPU reports its feature *and* its known-answer
-/// self-test passes; otherwise that primitive falls back to the portable code. The environment
-/// variable `SPIPED_FORCE_PORTABLE=1` forces the portable backend for everything.
+/// Per primitive (SHA-256, AES-256, DH), every engine whose CPU features are present *and*
+/// whose known-answer self-test passes is a candidate; the fastest in a short start-up
+/// measurement is used (`EngineChoice`). Environment:
+/// - `SPIPED_FORCE_PORTABLE=1` forces the portable code for everything;
+/// - `SPIPED_CRYPTO_ENGINE=NAME[,PRIMITIVE=NAME...]` forces named engines (for tests and
+///   benchmarks), e.g. `mulx`, `dh=portable`, `sha256=sha-ni,aes256=aes-ni`. An engine that
+///   cannot run here is not used; `problems` says so.
 public enum CryptoBackendSelection {
     /// The backend this process uses (chosen once, on first use).
     public static var best: CryptoBackend { choice.backend }
@@ -16,15 +20,33 @@ public enum CryptoBackendSelection {
     /// What `best` uses for each primitive, e.g. "SHA-256: SHA-NI, AES-256: AES-NI+VAES, DH: mulx".
     public static var summary: String { choice.summary }
 
+    /// Every engine of every primitive: usable or why not, its start-up rate, which is chosen.
+    public static var reports: [CryptoEngineReport] { choice.reports }
+
+    /// Problems with `SPIPED_CRYPTO_ENGINE` (unknown or unusable engines), one sentence each.
+    public static var problems: [String] { choice.problems }
+
     /// A backend made only of hardware primitives, when the CPU supports all of them and they
     /// pass their self-tests; nil otherwise. Tests and benchmarks use it to compare backends.
     public static var hardwareIfAvailable: CryptoBackend? { hardwareOnly }
+
+    /// One backend per usable engine of `primitive`: the engine in place of the portable code
+    /// for that primitive, everything else portable (benchmarks run each engine on its own).
+    public static func engineVariants(of primitive: CryptoPrimitive) -> [(name: String, backend: CryptoBackend)] {
+        candidates.filter { $0.primitive == primitive && $0.unusableReason == nil }.map { engine in
+            var parts = BackendParts.portable
+            engine.install(&parts)
+            return (engine.name, parts.backend(allPortable: engine.name == "portable"))
+        }
+    }
 
     // MARK: - Selection (computed once; Swift initialises static lets thread-safely)
 
     private struct Choice: Sendable {
         var backend: CryptoBackend
         var summary: String
+        var reports: [CryptoEngineReport]
+        var problems: [String]
     }
 
     /// The SHA-NI one- and two-stream compression functions, when supported and self-tested.
@@ -34,17 +56,16 @@ public enum CryptoBackendSelection {
         return SHA256Hardware.isSupported && SelfTest.sha256(hardware) ? hardware : nil
     }()
 
-    /// The fastest hardware AES engine that is supported and passes its self-test, with its
-    /// name for `summary`: VAES (256-bit CTR) first, then the 128-bit AES-NI engine.
-    private static let verifiedAES256: (engine: AES256Engine, name: String)? = {
-        if AES256Hardware.isVectorAESSupported && SelfTest.aes256(AES256Hardware.vectorEngine) {
-            return (AES256Hardware.vectorEngine, "AES-NI+VAES")
-        }
-        if AES256Hardware.isSupported && SelfTest.aes256(AES256Hardware.engine) {
-            return (AES256Hardware.engine, "AES-NI")
-        }
-        return nil
-    }()
+    /// The VAES (256-bit CTR) engine, when supported and self-tested.
+    private static let verifiedVectorAES: AES256Engine? =
+        AES256Hardware.isVectorAESSupported && SelfTest.aes256(AES256Hardware.vectorEngine) ? AES256Hardware.vectorEngine : nil
+
+    /// The 128-bit AES-NI engine, when supported and self-tested.
+    private static let verifiedAESNI: AES256Engine? =
+        AES256Hardware.isSupported && SelfTest.aes256(AES256Hardware.engine) ? AES256Hardware.engine : nil
+
+    /// The fastest hardware AES engine (VAES before AES-NI), for `hardwareIfAvailable`.
+    private static var verifiedAES256: AES256Engine? { verifiedVectorAES ?? verifiedAESNI }
 
     private static let verifiedMontgomery2048: Montgomery2048Engine? =
         Montgomery2048Hardware.isSupported && SelfTest.montgomery2048(Montgomery2048Hardware.engine) ? Montgomery2048Hardware.engine : nil
@@ -52,27 +73,93 @@ public enum CryptoBackendSelection {
     private static let hardwareOnly: CryptoBackend? = {
         guard let sha = verifiedSHA256, let aes = verifiedAES256, let montgomery = verifiedMontgomery2048 else { return nil }
         return CryptoBackend(kind: .hardware, sha256Compress: sha.compress, sha256Compress2: sha.compress2,
-                             aes256: aes.engine, montgomery2048: montgomery)
+                             aes256: aes, montgomery2048: montgomery)
+    }()
+
+    /// Why a hardware engine cannot be used: nil when it can.
+    private static func reason(supported: Bool, verified: Bool, feature: String) -> String? {
+        if !supported { return "the CPU or OS lacks \(feature)" }
+        return verified ? nil : "its self-test failed"
+    }
+
+    /// Every engine this library has, with its verdict for this CPU.
+    private static let candidates: [EngineCandidate] = {
+        let portable = CryptoBackend.portable
+        let list: [EngineCandidate] = [
+            EngineCandidate(primitive: .sha256, name: "portable", summaryName: "portable", unusableReason: nil) {
+                $0.sha256Compress = portable.sha256Compress
+                $0.sha256Compress2 = portable.sha256Compress2
+            },
+            EngineCandidate(primitive: .sha256, name: "sha-ni", summaryName: "SHA-NI",
+                            unusableReason: reason(supported: SHA256Hardware.isSupported, verified: verifiedSHA256 != nil,
+                                                   feature: "SHA-NI")) {
+                if let sha = verifiedSHA256 {
+                    $0.sha256Compress = sha.compress
+                    $0.sha256Compress2 = sha.compress2
+                }
+            },
+            EngineCandidate(primitive: .aes256, name: "portable", summaryName: "portable (bitsliced)", unusableReason: nil) {
+                $0.aes256 = portable.aes256
+            },
+            EngineCandidate(primitive: .aes256, name: "aes-ni", summaryName: "AES-NI",
+                            unusableReason: reason(supported: AES256Hardware.isSupported, verified: verifiedAESNI != nil,
+                                                   feature: "AES-NI, SSSE3 and SSE4.1")) {
+                if let engine = verifiedAESNI { $0.aes256 = engine }
+            },
+            EngineCandidate(primitive: .aes256, name: "vaes", summaryName: "AES-NI+VAES",
+                            unusableReason: reason(supported: AES256Hardware.isVectorAESSupported, verified: verifiedVectorAES != nil,
+                                                   feature: "VAES and AVX2")) {
+                if let engine = verifiedVectorAES { $0.aes256 = engine }
+            },
+            EngineCandidate(primitive: .diffieHellman, name: "portable", summaryName: "portable", unusableReason: nil) {
+                $0.montgomery2048 = nil
+            },
+            EngineCandidate(primitive: .diffieHellman, name: "mulx", summaryName: "mulx",
+                            unusableReason: reason(supported: Montgomery2048Hardware.isSupported, verified: verifiedMontgomery2048 != nil,
+                                                   feature: "BMI2")) {
+                $0.montgomery2048 = verifiedMontgomery2048
+            },
+        ]
+        return list
     }()
 
     private static let choice: Choice = {
-        let portable = CryptoBackend.portable
         if forcedPortable() {
-            return Choice(backend: portable, summary: "SHA-256: portable, AES-256: portable, DH: portable (SPIPED_FORCE_PORTABLE)")
+            let portable = CryptoBackend.portable
+            let reports = candidates.map {
+                CryptoEngineReport(primitive: $0.primitive, name: $0.name, unusableReason: $0.unusableReason,
+                                   measuredRate: nil, isChosen: $0.name == "portable")
+            }
+            return Choice(backend: portable, summary: "SHA-256: portable, AES-256: portable, DH: portable (SPIPED_FORCE_PORTABLE)",
+                          reports: reports, problems: [])
         }
-        let sha = verifiedSHA256
-        let aes = verifiedAES256
-        let montgomery = verifiedMontgomery2048
-        let summary = "SHA-256: \(sha == nil ? "portable" : "SHA-NI"), AES-256: \(aes?.name ?? "portable (bitsliced)")"
-            + ", DH: \(montgomery?.name ?? "portable")"
-        if sha == nil && aes == nil && montgomery == nil { return Choice(backend: portable, summary: summary) }
-        let backend = CryptoBackend(kind: .hardware,
-                                    sha256Compress: sha?.compress ?? portable.sha256Compress,
-                                    sha256Compress2: sha?.compress2 ?? portable.sha256Compress2,
-                                    aes256: aes?.engine ?? portable.aes256,
-                                    montgomery2048: montgomery)
-        return Choice(backend: backend, summary: summary)
+        var forced: [CryptoPrimitive: String] = [:]
+        var problems: [String] = []
+        if let value = getenv("SPIPED_CRYPTO_ENGINE") {
+            (forced, problems) = EngineChoice.forcedEngines(String(cString: value), candidates: candidates)
+        }
+        let outcome = EngineChoice.choose(candidates, forced: forced, problems: problems)
+        let summary = outcome.summary + (forced.isEmpty ? "" : " (SPIPED_CRYPTO_ENGINE)")
+        return Choice(backend: outcome.parts.backend(allPortable: outcome.allPortable), summary: summary,
+                      reports: outcome.reports, problems: outcome.problems)
     }()
+
+    /// The start-up report for logs: each primitive's engines with their measured rates, the
+    /// chosen one marked, e.g. "SHA-256: sha-ni* 2470 MB/s, portable 292 MB/s; ...".
+    public static var reportLine: String {
+        CryptoPrimitive.allCases.map { primitive in
+            let items = reports.filter { $0.primitive == primitive }.map { report -> String in
+                var text = report.name + (report.isChosen ? "*" : "")
+                if let rate = report.measuredRate {
+                    text += " \(Int(rate.rounded())) \(primitive.rateUnit)"
+                } else if let reason = report.unusableReason {
+                    text += " (unusable: \(reason))"
+                }
+                return text
+            }
+            return "\(primitive.displayName): " + items.joined(separator: ", ")
+        }.joined(separator: "; ")
+    }
 
     /// True when `SPIPED_FORCE_PORTABLE` is set to anything but empty or `0`.
     private static func forcedPortable() -> Bool {

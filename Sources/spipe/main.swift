@@ -33,6 +33,7 @@ func runSpipe() -> Never {
     }
 
     let backend = CryptoBackendSelection.best
+    for problem in CryptoBackendSelection.problems { warnings.warn(problem) }
     let key = loadKeyOrExit(path: options.keyFilePath, backend: backend, warnings: warnings)
     // The key is in memory: no core dumps, no ptrace by other processes of this user.
     do {

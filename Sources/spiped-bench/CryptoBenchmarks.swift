@@ -1,6 +1,7 @@
 import Glibc
 import SpipedCrypto
 import SpipedProtocol
+import SpipedCryptoAccelerated
 
 /// The unit a benchmark figure is expressed in.
 enum ResultUnit: String {
@@ -32,6 +33,16 @@ struct CryptoBenchmark: Sendable {
     let bytesPerOperation: Int?
     /// False for code that takes no backend: it runs once, labelled portable.
     let usesBackend: Bool
+    /// The one primitive the figure measures, whose engines each get a row; nil for figures
+    /// that combine primitives (packets, handshakes).
+    var primitive: CryptoPrimitive? {
+        switch name {
+        case "sha256", "hmac-sha256", "hmac-sha256x2": .sha256
+        case "aes256-ctr": .aes256
+        case "dh-generate", "dh-shared": .diffieHellman
+        default: nil
+        }
+    }
     /// Measures the operation for at least the settings' minimum time.
     let measure: @Sendable (_ backend: CryptoBackend, _ settings: MeasurementSettings) -> RateMeasurement
 

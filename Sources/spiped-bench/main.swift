@@ -1,7 +1,8 @@
 // spiped-bench: measures the crypto library the way spiped uses it.
 //
 //   spiped-bench crypto [--json] [--seconds S] [--clock monotonic|thread-cpu]
-//                       [--only NAME[,NAME...]] [--backend portable|hardware]
+//                       [--only NAME[,NAME...]] [--backend portable|hardware|ENGINE]
+//   spiped-bench engines
 //
 // Every figure is timed with CLOCK_MONOTONIC (or the thread's CPU clock) over at least S
 // seconds (default 0.5).

@@ -35,10 +35,16 @@ func runSpiped() -> Never {
                                       privileges: options.privileges, logLevel: options.logLevel.proxyLevel,
                                       drainTimeoutSeconds: options.drainTimeoutSeconds)
         settings.metricsAddress = options.metricsAddress
+        settings.cryptoNotes = cryptoNotes()
         runSpipedDaemon(settings: settings, pipes: CommandLinePipeSource(options: options), backend: CryptoBackendSelection.best)
     case .runConfiguration(let options):
-        runConfigurationFile(options, backend: CryptoBackendSelection.best)
+        runConfigurationFile(options, backend: CryptoBackendSelection.best, cryptoNotes: options.checkOnly ? nil : cryptoNotes())
     }
+}
+
+/// The engine selection's report for the start-up log.
+func cryptoNotes() -> CryptoEngineNotes {
+    CryptoEngineNotes(report: CryptoBackendSelection.reportLine, problems: CryptoBackendSelection.problems)
 }
 
 runSpiped()

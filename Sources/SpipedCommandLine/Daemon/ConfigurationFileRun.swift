@@ -6,7 +6,8 @@ import SpipedProxy
 import SpipedSystem
 
 /// Runs (or with `--check` only validates) a configuration file; never returns.
-public func runConfigurationFile(_ options: SpipedConfigurationOptions, backend: CryptoBackend) -> Never {
+public func runConfigurationFile(_ options: SpipedConfigurationOptions, backend: CryptoBackend,
+                                 cryptoNotes: CryptoEngineNotes? = nil) -> Never {
     let path = absolutePath(options.configPath)
     if options.checkOnly {
         let report = ConfigurationFileParser.check(path: path)
@@ -35,6 +36,7 @@ public func runConfigurationFile(_ options: SpipedConfigurationOptions, backend:
                                   logLevel: level,
                                   drainTimeoutSeconds: options.drainTimeoutSeconds ?? globals.drainTimeoutSeconds)
     settings.metricsAddress = options.metricsAddress ?? globals.metrics
+    settings.cryptoNotes = cryptoNotes
     runSpipedDaemon(settings: settings, pipes: ConfigurationFilePipeSource(path: path, waitForDNS: options.waitForDNS),
                     backend: backend)
 }

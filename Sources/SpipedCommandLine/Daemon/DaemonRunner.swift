@@ -26,6 +26,8 @@ public struct DaemonSettings: Sendable {
     public var drainTimeoutSeconds: Double?
     /// `--metrics` / `metrics =`: where to serve Prometheus metrics (nil: nowhere).
     public var metricsAddress: AddressSpec?
+    /// What the crypto engine selection reported, logged at start-up (nil: nothing to log).
+    public var cryptoNotes: CryptoEngineNotes?
 
     /// Settings for a daemon in the background with the default log level.
     public init(foreground: Bool, waitForDNS: Bool, pidFilePath: String?, useSyslog: Bool,
@@ -38,6 +40,22 @@ public struct DaemonSettings: Sendable {
         self.logLevel = logLevel
         self.drainTimeoutSeconds = drainTimeoutSeconds
         metricsAddress = nil
+        cryptoNotes = nil
+    }
+}
+
+/// The crypto engine selection's report (from SpipedCryptoAccelerated, which this module does
+/// not import), logged once the daemon's log exists.
+public struct CryptoEngineNotes: Sendable {
+    /// Each primitive's engines with their start-up rates, the chosen one marked (debug level).
+    public var report: String
+    /// Problems with the engine environment variables (warning level).
+    public var problems: [String]
+
+    /// Notes from the selection's report line and problems.
+    public init(report: String, problems: [String]) {
+        self.report = report
+        self.problems = problems
     }
 }
 
@@ -99,6 +117,10 @@ public func runSpipedDaemon(settings: DaemonSettings, pipes source: DaemonPipeSo
     }
 
     let log = ProxyLog(minimumLevel: settings.logLevel, sink: LogLineFormat.sink(for: warnings))
+    if let notes = settings.cryptoNotes {
+        for problem in notes.problems { log.log(.warning, problem) }
+        log.log(.debug, "crypto engines (fastest usable, marked *): " + notes.report)
+    }
     let pipes: [PipeConfiguration]
     switch source.loadPipes(backend: backend, log: log, starting: true) {
     case .success(let loaded): pipes = loaded
