@@ -145,6 +145,88 @@ def test_relay_rate_limit(servers, relays):
     assert 0.4 <= elapsed <= 1.2, f"500 KB at 1 MB/s each way took {elapsed:.2f} s"
 
 
+class SlowSink:
+    """Accepts one connection with a small receive buffer; reads `read_bytes` every `period`
+    seconds (0: as fast as it can, None: never) and counts what arrived."""
+
+    def __init__(self, receive_buffer=65536, read_bytes=0, period=0.0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self.first_byte_at = self.ended_at = None
+        self.read_bytes, self.period = read_bytes, period
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            try:
+                while self.read_bytes is not None:
+                    data = conn.recv(self.read_bytes or (1 << 20))
+                    if not data:
+                        self.ended_at = time.monotonic()
+                        return
+                    if self.first_byte_at is None:
+                        self.first_byte_at = time.monotonic()
+                    self.received += len(data)
+                    if self.period:
+                        time.sleep(self.period)
+                time.sleep(30)
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+def test_relay_window_bounds_one_stream_to_window_per_round_trip(relays):
+    """A 256 KiB window across 100 ms carries about 2.6 MB/s, however fast both ends are."""
+    sink = SlowSink()
+    relay = relays(("127.0.0.1", sink.port), rtt_ms=100, window=256 * 1024)
+    payload = 1536 * 1024
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        sock.sendall(os.urandom(payload))
+        sock.shutdown(socket.SHUT_WR)
+        sink.thread.join(20)
+    sink.close()
+    assert sink.received == payload and sink.ended_at is not None
+    seconds = sink.ended_at - sink.first_byte_at
+    bound = relay.window / 0.100                 # bytes per second
+    throughput = payload / seconds
+    print(f"one stream through a {relay.window} B window across 100 ms: {throughput / 1e6:.2f} MB/s "
+          f"(window/RTT {bound / 1e6:.2f} MB/s), most in flight {relay.most_in_flight()} B")
+    assert throughput <= bound * 1.25, f"{throughput / 1e6:.2f} MB/s beats the window's {bound / 1e6:.2f} MB/s"
+    assert throughput >= bound * 0.5, f"{throughput / 1e6:.2f} MB/s, far below the window's {bound / 1e6:.2f} MB/s"
+    assert relay.most_in_flight() <= relay.window
+
+
+def test_relay_holds_a_bounded_amount_when_the_receiver_is_slow(relays):
+    """A sender that pushes as fast as it can into a 1 MB/s link whose receiver reads 64 KiB every
+    50 ms: the relay stops reading (window full), so the sender's writes block after its socket
+    buffers and the link's window; an unbounded relay would take everything the sender has."""
+    sink = SlowSink(read_bytes=65536, period=0.05)
+    relay = relays(("127.0.0.1", sink.port), rtt_ms=20, rate=1_000_000)
+    offered = 64 << 20
+    accepted = 0
+    chunk = bytes(1 << 20)
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        sock.setblocking(False)
+        deadline = time.monotonic() + 1.5
+        while accepted < offered and time.monotonic() < deadline:
+            try:
+                accepted += sock.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.005)
+    sink.close()
+    print(f"sender got {accepted / 1e6:.1f} MB in 1.5 s into a 1 MB/s link read at 1.3 MB/s")
+    # Sender's send buffer (at most tcp_wmem's 4 MiB) + the relay's fixed buffers + the window + what the sink read.
+    assert accepted < 12 << 20, f"the relay took {accepted / 1e6:.1f} MB from one sender: it does not push back"
+
+
 def start_spiped(binary, mode, source_port, target_port, key, *extra):
     process = subprocess.Popen([binary, mode, "-F", "-s", tcp_address(source_port), "-t", tcp_address(target_port),
                                 "-k", str(key), *extra], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
