@@ -19,6 +19,12 @@ let vectorAESFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-maes", "-Xcc", "-mavx2", "-Xcc", "-mvaes"]),
 ]
 
+/// Flags for the AVX-512 multi-buffer SHA-256 kernel's own target: as for VAES, AVX-512 code
+/// generation must not reach anything that runs before the CPU and OS checks.
+let avx512SHA256Flags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl"]),
+]
+
 let package = Package(
     name: "spiped-swift",
     products: [
@@ -39,10 +45,11 @@ let package = Package(
     targets: [
         .target(name: "SpipedCrypto"),
         .target(name: "SpipedCryptoVAES", swiftSettings: vectorAESFlags),
+        .target(name: "SpipedCryptoSHA256AVX512", swiftSettings: avx512SHA256Flags),
         // Only the mulx Montgomery code is built with -mbmi2, so nothing else can pick up BMI2
         // instructions and trap on CPUs without them before the CPUID check.
         .target(name: "SpipedCryptoMulx", dependencies: ["SpipedCrypto"], swiftSettings: [.unsafeFlags(["-Xcc", "-mbmi2"])]),
-        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto", "SpipedCryptoVAES", "SpipedCryptoMulx"], swiftSettings: hardwareFlags),
+        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto", "SpipedCryptoVAES", "SpipedCryptoMulx", "SpipedCryptoSHA256AVX512"], swiftSettings: hardwareFlags),
         .target(name: "SpipedProtocol", dependencies: ["SpipedCrypto"]),
         // `@_extern(c)` declares epoll/eventfd/signalfd, whose headers Swift's Glibc module lacks.
         .target(name: "SpipedSystem", swiftSettings: [.enableExperimentalFeature("Extern")]),

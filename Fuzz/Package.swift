@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "FuzzSupport"),
         .target(name: "ProtocolFuzzing", dependencies: ["FuzzSupport", crypto, proto]),
         fuzzTarget("diff-sha256", [crypto, accelerated]),
+        fuzzTarget("diff-sha256-many", [crypto, accelerated]),
         fuzzTarget("diff-aes-ctr", [crypto, accelerated]),
         fuzzTarget("diff-modexp", [crypto, accelerated]),
         fuzzTarget("handshake-server", ["ProtocolFuzzing"]),

@@ -61,6 +61,8 @@ struct EngineCandidate: Sendable {
 struct BackendParts: Sendable {
     var sha256Compress: CryptoBackend.SHA256CompressFunction
     var sha256Compress2: CryptoBackend.SHA256Compress2Function?
+    var sha256CompressMany: CryptoBackend.SHA256CompressManyFunction?
+    var sha256Lanes: Int
     var aes256: AES256Engine
     var montgomery2048: Montgomery2048Engine?
 
@@ -68,20 +70,21 @@ struct BackendParts: Sendable {
     static var portable: BackendParts {
         let portable = CryptoBackend.portable
         return BackendParts(sha256Compress: portable.sha256Compress, sha256Compress2: portable.sha256Compress2,
-                            aes256: portable.aes256, montgomery2048: nil)
+                            sha256CompressMany: nil, sha256Lanes: 0, aes256: portable.aes256, montgomery2048: nil)
     }
 
     /// A backend made of these parts; `kind` is portable only when every part is.
     func backend(allPortable: Bool) -> CryptoBackend {
         CryptoBackend(kind: allPortable ? .portable : .hardware, sha256Compress: sha256Compress,
-                      sha256Compress2: sha256Compress2, aes256: aes256, montgomery2048: montgomery2048)
+                      sha256Compress2: sha256Compress2, sha256CompressMany: sha256CompressMany, sha256Lanes: sha256Lanes,
+                      aes256: aes256, montgomery2048: montgomery2048)
     }
 }
 
 /// Picks, per primitive, the fastest engine that runs correctly here, by a short measurement
 /// of each usable engine (about 5 ms in all, once per process, before any pipe starts).
 ///
-/// The measurement is the work the proxy does: SHA-256 of packet-sized messages two at a time,
+/// The measurement is the work the proxy does: SHA-256 of a batch of packet-sized messages,
 /// AES-256-CTR over packet bodies, one whole Diffie-Hellman shared-secret computation. Each
 /// engine is timed in thread CPU time (time the thread was descheduled, or the host stole, does
 /// not count), in three rounds alternating the order; the least time of the rounds counts.
@@ -195,8 +198,8 @@ private final class Workload: @unchecked Sendable {
     let backend: CryptoBackend
     /// Bytes (MB figures) or operations (DH) one run does.
     let unitsPerRun: Double
-    private let message = [UInt8](repeating: 0x5c, count: 8 * 1060)
-    private var output = [UInt8](repeating: 0, count: 8 * 1060)
+    private let message = [UInt8](repeating: 0x5c, count: 16 * 1060)
+    private var output = [UInt8](repeating: 0, count: 16 * 1060)
     private let key: AES256Key?
     private let exponent = DHPrivateExponent(bigEndianBytes: [UInt8](repeating: 0xa7, count: 32))
     /// 2^x mod p for some x: a valid peer value below p.
@@ -208,7 +211,7 @@ private final class Workload: @unchecked Sendable {
         key = try? AES256Key(key: [UInt8](repeating: 0x3a, count: 32), backend: backend)
         peer = DHPrivateExponent(bigEndianBytes: [0x35, 0x71]).publicValue(backend: .portable)
         switch primitive {
-        case .sha256: unitsPerRun = 8 * 1060 / 1_000_000
+        case .sha256: unitsPerRun = 16 * 1060 / 1_000_000
         case .aes256: unitsPerRun = 8 * 1060 / 1_000_000
         case .diffieHellman: unitsPerRun = 1
         }
@@ -219,15 +222,21 @@ private final class Workload: @unchecked Sendable {
         let start = threadCPUSeconds()
         switch primitive {
         case .sha256:
-            // Four pairs of packet-sized messages, as the packet layer hashes them.
+            // HMAC inner hashes of 16 packet-sized messages in one batch (the packet layer's batch), as the packet layer
+            // hashes a batch of packets (groups of the engine's lanes, then pairs, singles).
             message.withUnsafeBytes { bytes in
                 output.withUnsafeMutableBytes { digests in
-                    for pair in 0..<4 {
-                        var hashA = SHA256(backend: backend), hashB = SHA256(backend: backend)
-                        SHA256.update(&hashA, UnsafeRawBufferPointer(rebasing: bytes[(2 * pair) * 1060..<(2 * pair + 1) * 1060]),
-                                      &hashB, UnsafeRawBufferPointer(rebasing: bytes[(2 * pair + 1) * 1060..<(2 * pair + 2) * 1060]))
-                        SHA256.finalize(&hashA, into: UnsafeMutableRawBufferPointer(rebasing: digests[64 * pair..<64 * pair + 32]),
-                                        &hashB, into: UnsafeMutableRawBufferPointer(rebasing: digests[64 * pair + 32..<64 * pair + 64]))
+                    withUnsafeTemporaryAllocation(of: SHA256.self, capacity: 16) { hashes in
+                        for index in 0..<16 { (hashes.baseAddress! + index).initialize(to: SHA256(backend: backend)) }
+                        withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: 16) { inputs in
+                            for index in 0..<16 { inputs[index] = bytes.baseAddress! + index * 1060 }
+                            SHA256.update(hashes, UnsafeBufferPointer(inputs), byteCount: 1060)
+                        }
+                        withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: 16) { outputs in
+                            for index in 0..<16 { outputs[index] = digests.baseAddress! + index * 32 }
+                            SHA256.finalize(hashes, into: UnsafeBufferPointer(outputs))
+                        }
+                        _ = hashes.deinitialize()
                     }
                 }
             }

@@ -71,6 +71,57 @@ public enum SHA256Hardware {
         streamB.store(to: stateB)
     }
 
+    /// Four independent `compress` calls run together, the multi-stream contract of
+    /// `CryptoBackend.SHA256CompressManyFunction` at width four: for each stream s in
+    /// 0..<`streamCount` (1...4), folds `blockCount` blocks from `blocks[s]` into `states[s]`.
+    /// Four streams run interleaved; three run as a pair and a single, fewer through `compress2`
+    /// and `compress`. The states must not overlap. Requires `isSupported`.
+    ///
+    /// Where `sha256rnds2` can start more often than its latency allows one stream to use it,
+    /// four streams keep more of them in flight than two.
+    public static func compress4(_ states: UnsafePointer<UnsafeMutablePointer<UInt32>>,
+                                 _ blocks: UnsafePointer<UnsafeRawPointer>, _ streamCount: Int, _ blockCount: Int) {
+        precondition(streamCount >= 1 && streamCount <= 4, "SHA256Hardware.compress4: 1...4 streams")
+        switch streamCount {
+        case 1:
+            compress(states[0], blocks[0], blockCount)
+        case 2:
+            compress2(states[0], blocks[0], states[1], blocks[1], blockCount)
+        case 3:
+            compress2(states[0], blocks[0], states[1], blocks[1], blockCount)
+            compress(states[2], blocks[2], blockCount)
+        default:
+            compressFour(states, blocks, blockCount)
+        }
+    }
+
+    /// Four streams interleaved round group by round group (see `compress4`).
+    private static func compressFour(_ states: UnsafePointer<UnsafeMutablePointer<UInt32>>,
+                                     _ blocks: UnsafePointer<UnsafeRawPointer>, _ blockCount: Int) {
+        var streamA = StreamRegisters(state: states[0]), streamB = StreamRegisters(state: states[1])
+        var streamC = StreamRegisters(state: states[2]), streamD = StreamRegisters(state: states[3])
+        var blockA = blocks[0], blockB = blocks[1], blockC = blocks[2], blockD = blocks[3]
+        for _ in 0..<blockCount {
+            let abefSavedA = streamA.abef, cdghSavedA = streamA.cdgh
+            let abefSavedB = streamB.abef, cdghSavedB = streamB.cdgh
+            let abefSavedC = streamC.abef, cdghSavedC = streamC.cdgh
+            let abefSavedD = streamD.abef, cdghSavedD = streamD.cdgh
+            forEachRoundGroup { group in
+                streamA.roundGroup(group, block: blockA)
+                streamB.roundGroup(group, block: blockB)
+                streamC.roundGroup(group, block: blockC)
+                streamD.roundGroup(group, block: blockD)
+            }
+            streamA.addChainingValue(abefSavedA, cdghSavedA)
+            streamB.addChainingValue(abefSavedB, cdghSavedB)
+            streamC.addChainingValue(abefSavedC, cdghSavedC)
+            streamD.addChainingValue(abefSavedD, cdghSavedD)
+            blockA += 64; blockB += 64; blockC += 64; blockD += 64
+        }
+        streamA.store(to: states[0]); streamB.store(to: states[1])
+        streamC.store(to: states[2]); streamD.store(to: states[3])
+    }
+
     /// Calls `body` with 0, 1, ... 15, written out so that after inlining every group number is
     /// a constant and each `roundGroup` folds down to straight-line code.
     @inline(__always)

@@ -30,25 +30,40 @@ enum PacketFormat {
         mac.finalize(into: UnsafeMutableRawBufferPointer(start: tag, count: HMACSHA256.tagByteCount))   // also wipes `mac`
     }
 
-    /// The tags of two consecutive packets side by side: HMAC(H, ciphertextA[0..<1028] ||
-    /// be64(n)) to `tagA` and HMAC(H, ciphertextB[0..<1028] || be64(n + 1)) to `tagB`, where n is
-    /// `firstPacketNumber` (must be below 2^64 - 1). Same result as two `authenticate` calls; the
-    /// two messages have equal lengths, so every SHA-256 block is compressed as a pair.
-    static func authenticatePair(_ prepared: HMACSHA256, ciphertextA: UnsafeRawPointer, ciphertextB: UnsafeRawPointer,
-                                 firstPacketNumber: UInt64,
-                                 tagA: UnsafeMutableRawPointer, tagB: UnsafeMutableRawPointer) {
-        precondition(firstPacketNumber < UInt64.max, "a packet pair needs two packet numbers")
-        var macA = prepared, macB = prepared
-        HMACSHA256.update(&macA, UnsafeRawBufferPointer(start: ciphertextA, count: ciphertextByteCount),
-                          &macB, UnsafeRawBufferPointer(start: ciphertextB, count: ciphertextByteCount))
-        var numberFields: (UInt64, UInt64) = (firstPacketNumber.bigEndian, (firstPacketNumber + 1).bigEndian)
-        withUnsafeBytes(of: &numberFields) { fields in
-            HMACSHA256.update(&macA, UnsafeRawBufferPointer(rebasing: fields[0..<8]),
-                              &macB, UnsafeRawBufferPointer(rebasing: fields[8..<16]))
+    /// Most packets the sealer and opener authenticate in one batch (a pump buffer's worth of
+    /// 64 packets is four batches of 16, the widest multi-stream SHA-256).
+    static let maximumBatchPacketCount = 16
+
+    /// The tags of `count` (1...`maximumBatchPacketCount`) consecutive packets side by side:
+    /// for packet i (0..<count) at `packets + 1060 i`, HMAC(H, ciphertext[0..<1028] || be64(n + i))
+    /// goes to `tags + tagStride * i`, where n is `firstPacketNumber` (n + count - 1 must not
+    /// pass 2^64 - 1). Same result as `count` `authenticate` calls; the messages have equal
+    /// lengths, so every SHA-256 block is compressed in groups (`HMACSHA256.authenticationCodes`).
+    static func authenticateBatch(_ prepared: HMACSHA256, packets: UnsafeRawPointer, count: Int,
+                                  firstPacketNumber: UInt64, tags: UnsafeMutableRawPointer, tagStride: Int) {
+        precondition(count >= 1 && count <= maximumBatchPacketCount, "PacketFormat.authenticateBatch: 1...16 packets")
+        precondition(UInt64.max - firstPacketNumber >= UInt64(count - 1), "a packet batch needs a packet number per packet")
+        withUnsafeTemporaryAllocation(of: HMACSHA256.self, capacity: count) { macs in
+            withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: count) { messages in
+                withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: count) { tagPointers in
+                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count) { numberFields in
+                        macs.initialize(repeating: prepared)
+                        for index in 0..<count {
+                            messages.initializeElement(at: index, to: packets + index * packetByteCount)
+                            tagPointers.initializeElement(at: index, to: tags + index * tagStride)
+                            numberFields.initializeElement(at: index, to: (firstPacketNumber + UInt64(index)).bigEndian)
+                        }
+                        HMACSHA256.update(macs, UnsafeBufferPointer(messages), byteCount: ciphertextByteCount)
+                        for index in 0..<count {
+                            messages[index] = UnsafeRawPointer(numberFields.baseAddress! + index)
+                        }
+                        HMACSHA256.update(macs, UnsafeBufferPointer(messages), byteCount: 8)
+                        HMACSHA256.finalize(macs, into: UnsafeBufferPointer(tagPointers))
+                        // finalize has wiped every copy of the keyed state.
+                    }
+                }
+            }
         }
-        HMACSHA256.finalize(&macA, into: UnsafeMutableRawBufferPointer(start: tagA, count: HMACSHA256.tagByteCount),
-                            &macB, into: UnsafeMutableRawBufferPointer(start: tagB, count: HMACSHA256.tagByteCount))
-        // finalize has wiped both copies of the keyed state.
     }
 
     /// Expands a 32-byte key for AES-256. The handshake always supplies 32 bytes.

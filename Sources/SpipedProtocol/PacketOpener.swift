@@ -21,9 +21,9 @@ public final class PacketOpener {
     /// The start of a packet that arrived split across calls.
     private let partialPacket = UnsafeMutableRawBufferPointer.allocate(byteCount: PacketFormat.packetByteCount, alignment: 16)
     private var partialCount = 0
-    /// The tags expected for the packet(s) being opened: 32 bytes, or 64 for a pair (the first
-    /// packet's tag, then the second's).
-    private let expectedTags = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * HMACSHA256.tagByteCount, alignment: 16)
+    /// The tags expected for the packet(s) being opened: 32 bytes per packet of a batch, in order.
+    private let expectedTags = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: PacketFormat.maximumBatchPacketCount * HMACSHA256.tagByteCount, alignment: 16)
 
     /// An opener with the prepared keys of its direction, expecting packet
     /// number `firstPacketNumber` first (0 on the wire; other values only let tests reach the
@@ -68,20 +68,25 @@ public final class PacketOpener {
                 if partialCount == 0 && available >= 2 * PacketFormat.packetByteCount
                     && output.count - produced >= 2 * PacketFormat.maximumPayloadByteCount
                     && !counterExhausted && nextPacketNumber < UInt64.max {
-                    // Two whole packets in the caller's buffer: compute both MACs side by side,
-                    // then verify and open each in turn exactly as a single packet. If the
-                    // second fails, the first one's plaintext is still returned (see above).
-                    let firstTag = expectedTags.baseAddress!, secondTag = firstTag + HMACSHA256.tagByteCount
-                    PacketFormat.authenticatePair(authenticator, ciphertextA: UnsafeRawPointer(source),
-                                                  ciphertextB: UnsafeRawPointer(source + PacketFormat.packetByteCount),
-                                                  firstPacketNumber: nextPacketNumber, tagA: firstTag, tagB: secondTag)
-                    produced += try openAuthenticatedPacket(UnsafeRawPointer(source), expectedTag: UnsafeRawPointer(firstTag),
-                                                            into: destination)
-                    consumed += PacketFormat.packetByteCount
-                    produced += try openAuthenticatedPacket(UnsafeRawPointer(source + PacketFormat.packetByteCount),
-                                                            expectedTag: UnsafeRawPointer(secondTag),
-                                                            into: output.baseAddress! + produced)
-                    consumed += PacketFormat.packetByteCount
+                    // Whole packets in the caller's buffer (up to one batch, as many as the output
+                    // has room for and the counter numbers): compute their MACs side by side, then
+                    // verify and open each in turn exactly as a single packet. If one fails, the
+                    // plaintext of those before it is still returned (see above).
+                    var packetCount = min(available / PacketFormat.packetByteCount,
+                                          (output.count - produced) / PacketFormat.maximumPayloadByteCount,
+                                          PacketFormat.maximumBatchPacketCount)
+                    let numbersAfterNext = UInt64.max - nextPacketNumber
+                    if numbersAfterNext < UInt64(packetCount - 1) { packetCount = Int(numbersAfterNext) + 1 }
+                    let tags = expectedTags.baseAddress!
+                    PacketFormat.authenticateBatch(authenticator, packets: UnsafeRawPointer(source), count: packetCount,
+                                                   firstPacketNumber: nextPacketNumber, tags: tags,
+                                                   tagStride: HMACSHA256.tagByteCount)
+                    for index in 0..<packetCount {
+                        produced += try openAuthenticatedPacket(UnsafeRawPointer(source + index * PacketFormat.packetByteCount),
+                                                                expectedTag: UnsafeRawPointer(tags + index * HMACSHA256.tagByteCount),
+                                                                into: output.baseAddress! + produced)
+                        consumed += PacketFormat.packetByteCount
+                    }
                 } else if partialCount == 0 && available >= PacketFormat.packetByteCount {
                     // A whole packet in the caller's buffer: open it in place.
                     produced += try openPacket(UnsafeRawPointer(source), into: destination)

@@ -54,20 +54,23 @@ public final class PacketSealer {
                 failed = true
                 throw .packetCounterExhausted
             }
-            let payloadCount = min(PacketFormat.maximumPayloadByteCount, plaintext.count - consumed)
-            let secondPayloadCount = min(PacketFormat.maximumPayloadByteCount, plaintext.count - consumed - payloadCount)
-            if secondPayloadCount > 0 && output.count - produced >= 2 * PacketFormat.packetByteCount
-                && nextPacketNumber < UInt64.max {
-                // Two packets at once: their MACs are computed side by side.
-                sealPacketPair(from: plaintext.baseAddress! + consumed, firstCount: payloadCount,
-                               secondCount: secondPayloadCount, to: output.baseAddress! + produced)
-                consumed += payloadCount + secondPayloadCount
-                produced += 2 * PacketFormat.packetByteCount
-            } else {
+            // As many packets as the plaintext fills (the last may be partial), the output holds
+            // and the counter numbers, up to one batch: their MACs are computed side by side.
+            let remaining = plaintext.count - consumed
+            var packetCount = min((remaining + PacketFormat.maximumPayloadByteCount - 1) / PacketFormat.maximumPayloadByteCount,
+                                  (output.count - produced) / PacketFormat.packetByteCount,
+                                  PacketFormat.maximumBatchPacketCount)
+            let numbersAfterNext = UInt64.max - nextPacketNumber
+            if numbersAfterNext < UInt64(packetCount - 1) { packetCount = Int(numbersAfterNext) + 1 }
+            if packetCount == 1 {
+                let payloadCount = min(PacketFormat.maximumPayloadByteCount, remaining)
                 sealPacket(from: plaintext.baseAddress! + consumed, count: payloadCount, to: output.baseAddress! + produced)
                 consumed += payloadCount
-                produced += PacketFormat.packetByteCount
+            } else {
+                consumed += sealPacketBatch(from: plaintext.baseAddress! + consumed, available: remaining,
+                                            packetCount: packetCount, to: output.baseAddress! + produced)
             }
+            produced += packetCount * PacketFormat.packetByteCount
         }
         return (consumed, produced)
     }
@@ -85,24 +88,31 @@ public final class PacketSealer {
         }
     }
 
-    /// Writes two consecutive packets at `packets` (2120 bytes): the first carries `firstCount`
-    /// (1...1024) bytes from `payload`, the second the following `secondCount` (1...1024) bytes.
-    /// Requires `nextPacketNumber < 2^64 - 1` (both numbers exist).
-    private func sealPacketPair(from payload: UnsafeRawPointer, firstCount: Int, secondCount: Int,
-                                to packets: UnsafeMutableRawPointer) {
+    /// Writes `packetCount` (2...16) consecutive packets at `packets` (1060 bytes each), carrying
+    /// the first bytes of the `available` bytes at `payload`: every packet but the last carries
+    /// 1024 of them, the last up to 1024. Returns the payload bytes used. Requires
+    /// `available > 1024 (packetCount - 1)` and numbers for every packet
+    /// (`nextPacketNumber + packetCount - 1 <= 2^64 - 1`).
+    private func sealPacketBatch(from payload: UnsafeRawPointer, available: Int, packetCount: Int,
+                                 to packets: UnsafeMutableRawPointer) -> Int {
         let firstNumber = nextPacketNumber
-        let second = packets + PacketFormat.packetByteCount
-        encryptPacketBody(from: payload, count: firstCount, to: packets, packetNumber: firstNumber)
-        encryptPacketBody(from: payload + firstCount, count: secondCount, to: second, packetNumber: firstNumber + 1)
-        PacketFormat.authenticatePair(authenticator, ciphertextA: packets, ciphertextB: second,
-                                      firstPacketNumber: firstNumber,
-                                      tagA: packets + PacketFormat.ciphertextByteCount,
-                                      tagB: second + PacketFormat.ciphertextByteCount)
-        if firstNumber + 1 == UInt64.max {
+        var used = 0
+        for index in 0..<packetCount {
+            let count = min(PacketFormat.maximumPayloadByteCount, available - used)
+            encryptPacketBody(from: payload + used, count: count, to: packets + index * PacketFormat.packetByteCount,
+                              packetNumber: firstNumber + UInt64(index))
+            used += count
+        }
+        PacketFormat.authenticateBatch(authenticator, packets: UnsafeRawPointer(packets), count: packetCount,
+                                       firstPacketNumber: firstNumber, tags: packets + PacketFormat.ciphertextByteCount,
+                                       tagStride: PacketFormat.packetByteCount)
+        let lastNumber = firstNumber + UInt64(packetCount - 1)
+        if lastNumber == UInt64.max {
             counterExhausted = true
         } else {
-            nextPacketNumber = firstNumber + 2
+            nextPacketNumber = lastNumber + 1
         }
+        return used
     }
 
     /// Writes the 1028-byte ciphertext of packet `packetNumber` carrying `count` (1...1024)

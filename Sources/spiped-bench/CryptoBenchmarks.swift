@@ -75,6 +75,10 @@ enum CryptoBenchmarks {
                         usesBackend: true, measure: measureHMACSHA256),
         CryptoBenchmark(name: "hmac-sha256x2", unit: .megabytesPerSecond, bytesPerOperation: 2 * bufferByteCount,
                         usesBackend: true, measure: measureHMACSHA256TwoWay),
+        CryptoBenchmark(name: "hmac-sha256x4", unit: .megabytesPerSecond, bytesPerOperation: 4 * bufferByteCount,
+                        usesBackend: true, measure: { measureHMACSHA256Batch(width: 4, backend: $0, settings: $1) }),
+        CryptoBenchmark(name: "hmac-sha256x16", unit: .megabytesPerSecond, bytesPerOperation: 16 * bufferByteCount,
+                        usesBackend: true, measure: { measureHMACSHA256Batch(width: 16, backend: $0, settings: $1) }),
         CryptoBenchmark(name: "aes256-ctr", unit: .megabytesPerSecond, bytesPerOperation: bufferByteCount,
                         usesBackend: true, measure: measureAES256CTR),
         CryptoBenchmark(name: "packet-seal", unit: .megabytesPerSecond, bytesPerOperation: PacketSealer.maximumPayloadByteCount,
@@ -147,6 +151,28 @@ enum CryptoBenchmarks {
             for _ in 0..<operations {
                 keyed.authenticationCodes(first, second, tagA: firstTag, tagB: secondTag)
                 blackHole(tags[0] ^ tags[HMACSHA256.tagByteCount])
+            }
+        }
+    }
+
+    /// HMAC-SHA256 of `width` 1024-byte buffers side by side (the batch
+    /// `HMACSHA256.authenticationCodes`, through the backend's multi-stream SHA-256 when it has
+    /// one), from one keyed state; one operation is all `width` messages.
+    static func measureHMACSHA256Batch(width: Int, backend: CryptoBackend, settings: MeasurementSettings) -> RateMeasurement {
+        let inputs = patternBuffer(byteCount: width * bufferByteCount)
+        let tags = patternBuffer(byteCount: width * HMACSHA256.tagByteCount)
+        defer { inputs.deallocate(); tags.deallocate() }
+        let keyed = HMACSHA256(key: Array(repeating: 0x4b, count: 32), backend: backend)
+        let messages = (0..<width).map { UnsafeRawPointer(inputs.baseAddress! + $0 * bufferByteCount) }
+        let tagPointers = (0..<width).map { tags.baseAddress! + $0 * HMACSHA256.tagByteCount }
+        return messages.withUnsafeBufferPointer { messageList in
+            tagPointers.withUnsafeBufferPointer { tagList in
+                .runTimingWholeBatch(settings) { operations in
+                    for _ in 0..<operations {
+                        keyed.authenticationCodes(messageList, byteCount: bufferByteCount, tags: tagList)
+                        blackHole(tags[0] ^ tags[HMACSHA256.tagByteCount])
+                    }
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import SpipedCrypto
+import SpipedCryptoAccelerated
 @testable import SpipedProtocol
 import XCTest
 
@@ -213,6 +214,54 @@ final class PacketTests: XCTestCase {
                 let wire = try sealAll(batched, plaintext)
                 XCTAssertEqual(wire, oneByOne, "size \(size), backend \(backend.kind)")
                 XCTAssertEqual(try openAll(opener, wire), plaintext, "size \(size), backend \(backend.kind)")
+            }
+        }
+    }
+
+    /// The protocol backends plus, for each multi-stream SHA-256 engine this CPU runs, the
+    /// hardware backend (or portable, without SHA-NI) with that engine plugged in.
+    private var batchBackends: [CryptoBackend] {
+        let base = CryptoBackendSelection.hardwareIfAvailable ?? .portable
+        return testBackends + SHA256MultiStream.all.filter(\.isSupported).map { engine in
+            CryptoBackend(kind: .hardware, sha256Compress: base.sha256Compress, sha256Compress2: base.sha256Compress2,
+                          sha256CompressMany: engine.compress, sha256Lanes: engine.lanes, aes256: base.aes256)
+        }
+    }
+
+    /// Batches of every size 1...19 (the widest engine's 16 lanes + 3, so every full group,
+    /// remainder and the sealer's 16-packet batch limit are crossed) seal in one call to the same
+    /// bytes as portable sealing one packet per call, and open in one call; a packet damaged
+    /// inside a batch stops opening there, with the packets before it delivered.
+    func testBatchesOfEverySizeMatchOnePacketAtATime() throws {
+        for backend in batchBackends {
+            let lanes = backend.sha256Lanes
+            for packetCount in 1...19 {
+                let size = 1024 * (packetCount - 1) + 1 + (packetCount * 37) % 1024
+                let plaintext = message(size, seed: UInt64(1000 + packetCount))
+                let (batched, opener) = pair(backend)
+                let (single, _) = pair(.portable)
+                var oneByOne: [UInt8] = []
+                for start in stride(from: 0, to: size, by: 1024) {
+                    oneByOne += try sealAll(single, Array(plaintext[start..<min(start + 1024, size)]))
+                }
+                let wire = try sealAll(batched, plaintext)
+                let context = "\(packetCount) packets, backend \(backend.kind) lanes \(lanes)"
+                XCTAssertEqual(wire, oneByOne, context)
+                let opened = try openOnce(opener, wire)
+                XCTAssertEqual(opened.plaintext, plaintext, context)
+                XCTAssertEqual(opened.consumed, wire.count, context)
+
+                guard packetCount >= 2 else { continue }
+                // Damage the last packet's tag: all before it are delivered, then the error.
+                var damaged = wire
+                damaged[damaged.count - 1] ^= 1
+                let (_, damagedOpener) = pair(backend)
+                let partial = try openOnce(damagedOpener, damaged)
+                XCTAssertEqual(partial.plaintext, Array(plaintext[0..<(1024 * (packetCount - 1))]), context)
+                XCTAssertEqual(partial.consumed, 1060 * (packetCount - 1), context)
+                assertThrows(.packetAuthenticationFailed, context) { () throws(SpipedProtocolError) in
+                    try damagedOpener.receiveEndOfStream()
+                }
             }
         }
     }

@@ -30,6 +30,14 @@ public struct CryptoBackend: Sendable {
     public typealias SHA256Compress2Function = @convention(c) (
         _ stateA: UnsafeMutablePointer<UInt32>, _ blocksA: UnsafeRawPointer,
         _ stateB: UnsafeMutablePointer<UInt32>, _ blocksB: UnsafeRawPointer, _ blockCount: Int) -> Void
+    /// A multi-stream SHA-256 compression function of some width (its `lanes`): for each stream
+    /// s in 0..<`streamCount` (1...lanes), folds `blockCount` 64-byte blocks starting at
+    /// `blocks[s]` into the eight state words at `states[s]`, with the same results as
+    /// `streamCount` one-stream calls. The states must not overlap one another (block inputs
+    /// may). A plain function pointer, as above.
+    public typealias SHA256CompressManyFunction = @convention(c) (
+        _ states: UnsafePointer<UnsafeMutablePointer<UInt32>>, _ blocks: UnsafePointer<UnsafeRawPointer>,
+        _ streamCount: Int, _ blockCount: Int) -> Void
 
     /// Which family this is.
     public let kind: Kind
@@ -39,17 +47,28 @@ public struct CryptoBackend: Sendable {
     /// `sha256Compress` once per stream. A backend whose hardware can interleave two streams
     /// (SHA-NI) provides one running at up to twice the speed of one stream.
     public let sha256Compress2: SHA256Compress2Function?
+    /// The multi-stream compression, or nil when the backend has none: then batches of hashes
+    /// run in pairs (`sha256Compress2`) and singles. Used by the batch `SHA256.update`/`finalize`
+    /// (and so by batch HMAC and packet sealing) for groups of `sha256Lanes` streams.
+    public let sha256CompressMany: SHA256CompressManyFunction?
+    /// How many streams one `sha256CompressMany` call takes at most (0 when it is nil).
+    public let sha256Lanes: Int
     /// The AES-256 implementation.
     public let aes256: AES256Engine
     /// Montgomery multiply/square for group-14 Diffie-Hellman; nil means the portable code.
     public let montgomery2048: Montgomery2048Engine?
 
     /// Creates a backend from its parts (used by the accelerated product and by tests).
+    /// `sha256CompressMany` comes with its width `sha256Lanes` (at least 2 when it is given).
     public init(kind: Kind, sha256Compress: SHA256CompressFunction, sha256Compress2: SHA256Compress2Function? = nil,
+                sha256CompressMany: SHA256CompressManyFunction? = nil, sha256Lanes: Int = 0,
                 aes256: AES256Engine, montgomery2048: Montgomery2048Engine? = nil) {
+        precondition(sha256CompressMany == nil || sha256Lanes >= 2, "CryptoBackend: a multi-stream compression needs its width")
         self.kind = kind
         self.sha256Compress = sha256Compress
         self.sha256Compress2 = sha256Compress2
+        self.sha256CompressMany = sha256CompressMany
+        self.sha256Lanes = sha256CompressMany == nil ? 0 : sha256Lanes
         self.aes256 = aes256
         self.montgomery2048 = montgomery2048
     }

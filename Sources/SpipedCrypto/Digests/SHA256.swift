@@ -14,23 +14,30 @@ public struct SHA256: Sendable {
     public static let blockByteCount = 64
 
     /// The backend's compression function (see `CryptoBackend.sha256Compress`).
-    private let compress: CryptoBackend.SHA256CompressFunction
+    fileprivate let compress: CryptoBackend.SHA256CompressFunction
     /// The backend's two-stream compression function (see `CryptoBackend.sha256Compress2`),
     /// used by the two-hash `update` and `finalize`; nil means two `compress` calls.
-    private let compress2: CryptoBackend.SHA256Compress2Function?
+    fileprivate let compress2: CryptoBackend.SHA256Compress2Function?
+    /// The backend's multi-stream compression (see `CryptoBackend.sha256CompressMany`), used by
+    /// the batch `update` and `finalize`; nil means pairs and singles.
+    fileprivate let compressMany: CryptoBackend.SHA256CompressManyFunction?
+    /// How many streams `compressMany` takes at most (0 when it is nil).
+    fileprivate let lanes: Int
     /// The chaining value H0...H7 as native integers.
-    private var state: InlineArray<8, UInt32>
+    fileprivate var state: InlineArray<8, UInt32>
     /// Input bytes not yet compressed; only the first `partialByteCount` are meaningful.
-    private var partialBlock: InlineArray<64, UInt8>
+    fileprivate var partialBlock: InlineArray<64, UInt8>
     /// How many bytes of `partialBlock` are in use (always 0...63 between calls).
-    private var partialByteCount: Int
+    fileprivate var partialByteCount: Int
     /// Total message length so far, in bytes (the padding encodes it in bits, modulo 2^64).
-    private var totalByteCount: UInt64
+    fileprivate var totalByteCount: UInt64
 
     /// Starts a new hash whose compression function comes from `backend`.
     public init(backend: CryptoBackend = .portable) {
         compress = backend.sha256Compress
         compress2 = backend.sha256Compress2
+        compressMany = backend.sha256CompressMany
+        lanes = backend.sha256Lanes
         // H(0): the first 32 bits of the fractional parts of the square roots of the first
         // eight primes (FIPS 180-4 §5.3.3).
         state = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -104,7 +111,7 @@ public struct SHA256: Sendable {
     }
 
     /// Compresses the (full) buffered block into the state.
-    private mutating func compressPartialBlock() {
+    fileprivate mutating func compressPartialBlock() {
         let compress = self.compress
         withUnsafeMutableBytes(of: &state) { state in
             withUnsafeBytes(of: &partialBlock) { block in
@@ -116,7 +123,7 @@ public struct SHA256: Sendable {
     /// Moves up to `64 - partialByteCount` bytes from `input` into the partial block, advancing
     /// `input` and `remaining`. Returns true when the partial block is now full (the caller
     /// compresses it and resets `partialByteCount`).
-    private mutating func topUpPartialBlock(_ input: inout UnsafeRawPointer, _ remaining: inout Int) -> Bool {
+    fileprivate mutating func topUpPartialBlock(_ input: inout UnsafeRawPointer, _ remaining: inout Int) -> Bool {
         let offset = partialByteCount
         let taken = min(SHA256.blockByteCount - offset, remaining)
         let source = input
@@ -130,7 +137,7 @@ public struct SHA256: Sendable {
     }
 
     /// Keeps the last `count` (0...63) input bytes at `tail` in the (empty) partial block.
-    private mutating func keepTail(_ tail: UnsafeRawPointer, _ count: Int) {
+    fileprivate mutating func keepTail(_ tail: UnsafeRawPointer, _ count: Int) {
         guard count > 0 else { return }
         withUnsafeMutableBytes(of: &partialBlock) { block in
             block.baseAddress!.copyMemory(from: tail, byteCount: count)
@@ -141,7 +148,7 @@ public struct SHA256: Sendable {
     /// Padding, first part (FIPS 180-4 §5.1.1): appends the single 1 bit and zero-fills the rest
     /// of the partial block. Returns true when the 8-byte length no longer fits in this block,
     /// i.e. the message needs an extra final block (compress this one, then `clearPartialBlock`).
-    private mutating func padPartialBlock() -> Bool {
+    fileprivate mutating func padPartialBlock() -> Bool {
         let used = partialByteCount
         withUnsafeMutableBytes(of: &partialBlock) { block in
             let base = block.baseAddress!
@@ -152,7 +159,7 @@ public struct SHA256: Sendable {
     }
 
     /// Zeroes the partial block (the extra final block starts as all zeros).
-    private mutating func clearPartialBlock() {
+    fileprivate mutating func clearPartialBlock() {
         withUnsafeMutableBytes(of: &partialBlock) { block in
             _ = block.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: SHA256.blockByteCount)
         }
@@ -160,7 +167,7 @@ public struct SHA256: Sendable {
 
     /// Padding, last part: the message length in bits, modulo 2^64, as a big-endian 64-bit
     /// integer in the final 8 bytes of the partial block.
-    private mutating func appendBitLength() {
+    fileprivate mutating func appendBitLength() {
         let bitLength = totalByteCount &<< 3
         withUnsafeMutableBytes(of: &partialBlock) { block in
             block.storeBytes(of: bitLength.bigEndian, toByteOffset: SHA256.blockByteCount - 8, as: UInt64.self)
@@ -168,7 +175,7 @@ public struct SHA256: Sendable {
     }
 
     /// Writes the digest H0...H7, each big-endian, to `output` (32 bytes).
-    private mutating func writeDigest(to output: UnsafeMutableRawBufferPointer) {
+    fileprivate mutating func writeDigest(to output: UnsafeMutableRawBufferPointer) {
         withUnsafeBytes(of: &state) { words in
             for index in 0..<8 {
                 let word = words.load(fromByteOffset: index * 4, as: UInt32.self)
@@ -305,7 +312,7 @@ extension SHA256 {
     }
 
     /// Compresses the whole blocks at the start of `input`, advancing `input` and `remaining`.
-    private mutating func compressWholeBlocks(_ input: inout UnsafeRawPointer, _ remaining: inout Int) {
+    fileprivate mutating func compressWholeBlocks(_ input: inout UnsafeRawPointer, _ remaining: inout Int) {
         let wholeBlocks = remaining / SHA256.blockByteCount
         guard wholeBlocks > 0 else { return }
         let compress = self.compress
@@ -315,5 +322,178 @@ extension SHA256 {
         }
         input += wholeBlocks * SHA256.blockByteCount
         remaining -= wholeBlocks * SHA256.blockByteCount
+    }
+}
+
+// MARK: - Many hashes at once
+
+extension SHA256 {
+    /// Absorbs `byteCount` bytes from `inputs[i]` into `hashes[i]`, for every i: the same result
+    /// as `hashes[i].update(...)` one after another (`inputs.count` must equal `hashes.count`).
+    ///
+    /// When every hash holds the same number of buffered bytes (e.g. copies of one HMAC keyed
+    /// state fed equal-length pieces), every block is compressed in groups: `sha256Lanes`
+    /// streams at a time by the multi-stream compression of the first hash's backend
+    /// (`CryptoBackend.sha256CompressMany`), a smaller remainder by it too when it is at least
+    /// half the width, otherwise in pairs (`sha256Compress2`) and a single. Otherwise each hash
+    /// is updated on its own. All hashes should come from the same backend.
+    public static func update(_ hashes: UnsafeMutableBufferPointer<SHA256>, _ inputs: UnsafeBufferPointer<UnsafeRawPointer>,
+                              byteCount: Int) {
+        precondition(inputs.count == hashes.count, "SHA256.update: one input per hash")
+        guard let base = hashes.baseAddress else { return }
+        SHA256Batch(base: UnsafeMutableRawPointer(base), stride: MemoryLayout<SHA256>.stride, count: hashes.count)
+            .update(inputs.baseAddress!, byteCount: byteCount)
+    }
+
+    /// Writes `hashes[i]`'s digest to `outputs[i]` (32 bytes each) and wipes every hash: the
+    /// same result as `hashes[i].finalize(into:)` one after another, with the final blocks
+    /// compressed in groups as `update(_:_:byteCount:)` does (when the hashes are in step).
+    public static func finalize(_ hashes: UnsafeMutableBufferPointer<SHA256>,
+                                into outputs: UnsafeBufferPointer<UnsafeMutableRawPointer>) {
+        precondition(outputs.count == hashes.count, "SHA256.finalize: one output per hash")
+        guard let base = hashes.baseAddress else { return }
+        SHA256Batch(base: UnsafeMutableRawPointer(base), stride: MemoryLayout<SHA256>.stride, count: hashes.count)
+            .finalize(into: outputs.baseAddress!)
+    }
+}
+
+/// `count` hashes at `base`, `stride` bytes apart (a buffer of `SHA256`, or the inner or outer
+/// hashes of a buffer of `HMACSHA256`): the engine of the batch `update` and `finalize`.
+struct SHA256Batch {
+    /// The first hash.
+    let base: UnsafeMutableRawPointer
+    /// Bytes from one hash to the next.
+    let stride: Int
+    /// How many hashes.
+    let count: Int
+
+    /// Where the chaining value and the partial block sit inside a `SHA256` (worked out once:
+    /// a key path is not free to evaluate).
+    static let stateOffset = MemoryLayout<SHA256>.offset(of: \SHA256.state)!
+    static let partialBlockOffset = MemoryLayout<SHA256>.offset(of: \SHA256.partialBlock)!
+
+    /// Hash `index`.
+    @inline(__always)
+    func hash(_ index: Int) -> UnsafeMutablePointer<SHA256> {
+        (base + index * stride).assumingMemoryBound(to: SHA256.self)
+    }
+
+    /// True when every hash has as many buffered bytes as the first (they can move in step).
+    private var inStep: Bool {
+        let buffered = hash(0).pointee.partialByteCount
+        for index in 1..<count where hash(index).pointee.partialByteCount != buffered { return false }
+        return true
+    }
+
+    /// See `SHA256.update(_:_:byteCount:)`; `inputs` holds `count` pointers.
+    func update(_ inputs: UnsafePointer<UnsafeRawPointer>, byteCount: Int) {
+        guard count > 0, byteCount > 0 else { return }
+        guard inStep else {
+            for index in 0..<count { hash(index).pointee.update(UnsafeRawBufferPointer(start: inputs[index], count: byteCount)) }
+            return
+        }
+        var offset = 0
+        let buffered = hash(0).pointee.partialByteCount
+        for index in 0..<count { hash(index).pointee.totalByteCount &+= UInt64(truncatingIfNeeded: byteCount) }
+        if buffered > 0 {
+            // Top up the partial blocks; compress them together once they are full.
+            let taken = min(SHA256.blockByteCount - buffered, byteCount)
+            for index in 0..<count { copyIntoPartialBlock(index, at: buffered, from: inputs[index], count: taken) }
+            offset = taken
+            guard buffered + taken == SHA256.blockByteCount else {
+                for index in 0..<count { hash(index).pointee.partialByteCount = buffered + taken }
+                return
+            }
+            compressPartialBlocks()
+            for index in 0..<count { hash(index).pointee.partialByteCount = 0 }
+        }
+        // Whole blocks straight from the callers' memory.
+        let wholeBlocks = (byteCount - offset) / SHA256.blockByteCount
+        if wholeBlocks > 0 {
+            compress(blockCount: wholeBlocks) { inputs[$0] + offset }
+            offset += wholeBlocks * SHA256.blockByteCount
+        }
+        let tail = byteCount - offset
+        if tail > 0 {
+            for index in 0..<count {
+                copyIntoPartialBlock(index, at: 0, from: inputs[index] + offset, count: tail)
+                hash(index).pointee.partialByteCount = tail
+            }
+        }
+    }
+
+    /// See `SHA256.finalize(_:into:)`; `outputs` holds `count` pointers.
+    func finalize(into outputs: UnsafePointer<UnsafeMutableRawPointer>) {
+        guard count > 0 else { return }
+        guard inStep else {
+            for index in 0..<count {
+                hash(index).pointee.finalize(into: UnsafeMutableRawBufferPointer(start: outputs[index], count: SHA256.digestByteCount))
+            }
+            return
+        }
+        // In step, every hash needs the extra final block or none does.
+        var extraBlock = false
+        for index in 0..<count { extraBlock = hash(index).pointee.padPartialBlock() }
+        if extraBlock {
+            compressPartialBlocks()
+            for index in 0..<count { hash(index).pointee.clearPartialBlock() }
+        }
+        for index in 0..<count { hash(index).pointee.appendBitLength() }
+        compressPartialBlocks()
+        for index in 0..<count {
+            hash(index).pointee.writeDigest(to: UnsafeMutableRawBufferPointer(start: outputs[index], count: SHA256.digestByteCount))
+            hash(index).pointee.wipe()
+        }
+    }
+
+    /// Copies `byteCount` bytes from `source` into hash `index`'s partial block at `offset`.
+    private func copyIntoPartialBlock(_ index: Int, at offset: Int, from source: UnsafeRawPointer, count byteCount: Int) {
+        withUnsafeMutableBytes(of: &hash(index).pointee.partialBlock) { block in
+            (block.baseAddress! + offset).copyMemory(from: source, byteCount: byteCount)
+        }
+    }
+
+    /// Compresses every hash's (full) partial block.
+    private func compressPartialBlocks() {
+        let blockOffset = SHA256Batch.partialBlockOffset
+        compress(blockCount: 1) { UnsafeRawPointer(base + $0 * stride + blockOffset) }
+    }
+
+    /// Folds `blockCount` blocks from `blocks(i)` into hash i's state, for every hash: groups of
+    /// the backend's width through its multi-stream compression, then the remainder (see
+    /// `SHA256.update(_:_:byteCount:)`).
+    private func compress(blockCount: Int, _ blocks: (Int) -> UnsafeRawPointer) {
+        let first = hash(0).pointee
+        let stateOffset = SHA256Batch.stateOffset
+        @inline(__always) func state(_ index: Int) -> UnsafeMutablePointer<UInt32> {
+            (base + index * stride + stateOffset).assumingMemoryBound(to: UInt32.self)
+        }
+        var done = 0
+        if let compressMany = first.compressMany, first.lanes >= 2 {
+            let lanes = first.lanes
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<UInt32>.self, capacity: lanes) { states in
+                withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: lanes) { sources in
+                    while count - done >= lanes || (count - done > 0 && 2 * (count - done) >= lanes) {
+                        let group = min(lanes, count - done)
+                        for lane in 0..<group {
+                            states.initializeElement(at: lane, to: state(done + lane))
+                            sources.initializeElement(at: lane, to: blocks(done + lane))
+                        }
+                        compressMany(UnsafePointer(states.baseAddress!), UnsafePointer(sources.baseAddress!), group, blockCount)
+                        done += group
+                    }
+                }
+            }
+        }
+        while count - done >= 2 {
+            if let compress2 = first.compress2 {
+                compress2(state(done), blocks(done), state(done + 1), blocks(done + 1), blockCount)
+            } else {
+                first.compress(state(done), blocks(done), blockCount)
+                first.compress(state(done + 1), blocks(done + 1), blockCount)
+            }
+            done += 2
+        }
+        if done < count { first.compress(state(done), blocks(done), blockCount) }
     }
 }

@@ -128,3 +128,69 @@ extension HMACSHA256 {
         HMACSHA256.finalize(&macA, into: tagA, &macB, into: tagB)
     }
 }
+
+// MARK: - Many messages at once
+
+extension HMACSHA256 {
+    /// Absorbs `byteCount` bytes from `inputs[i]` into `macs[i]`, for every i: the same result as
+    /// `macs[i].update(...)` one after another, with blocks compressed in groups by the
+    /// backend's multi-stream compression (see `SHA256.update(_:_:byteCount:)`). Start the MACs
+    /// as copies of one keyed state and give them equal-length pieces to group every block.
+    public static func update(_ macs: UnsafeMutableBufferPointer<HMACSHA256>, _ inputs: UnsafeBufferPointer<UnsafeRawPointer>,
+                              byteCount: Int) {
+        precondition(inputs.count == macs.count, "HMACSHA256.update: one input per MAC")
+        guard let base = macs.baseAddress else { return }
+        hashes(base, macs.count, outer: false).update(inputs.baseAddress!, byteCount: byteCount)
+    }
+
+    /// Writes `macs[i]`'s tag to `tags[i]` (32 bytes each) and wipes every state: the same result
+    /// as `macs[i].finalize(into:)` one after another, with the final inner blocks and the outer
+    /// blocks compressed in groups.
+    public static func finalize(_ macs: UnsafeMutableBufferPointer<HMACSHA256>,
+                                into tags: UnsafeBufferPointer<UnsafeMutableRawPointer>) {
+        precondition(tags.count == macs.count, "HMACSHA256.finalize: one tag per MAC")
+        guard let base = macs.baseAddress else { return }
+        let count = macs.count
+        withUnsafeTemporaryAllocation(byteCount: count * SHA256.digestByteCount, alignment: 16) { digests in
+            withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: count) { digestOutputs in
+                withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: count) { digestInputs in
+                    for index in 0..<count {
+                        let digest = digests.baseAddress! + index * SHA256.digestByteCount
+                        digestOutputs.initializeElement(at: index, to: digest)
+                        digestInputs.initializeElement(at: index, to: UnsafeRawPointer(digest))
+                    }
+                    // tag = H((K0 ⊕ opad) || H((K0 ⊕ ipad) || message)), for every message side by side.
+                    hashes(base, count, outer: false).finalize(into: UnsafePointer(digestOutputs.baseAddress!))
+                    let outer = hashes(base, count, outer: true)
+                    outer.update(UnsafePointer(digestInputs.baseAddress!), byteCount: SHA256.digestByteCount)
+                    outer.finalize(into: tags.baseAddress!)
+                }
+            }
+            SecureWipe.wipe(digests)
+        }
+    }
+
+    /// The tags of the `messages` (each `byteCount` bytes) under this keyed state, which is left
+    /// unchanged: `tags[i]` (32 bytes) gets the tag of `messages[i]`. The messages are
+    /// authenticated side by side (see `update(_:_:byteCount:)`).
+    public func authenticationCodes(_ messages: UnsafeBufferPointer<UnsafeRawPointer>, byteCount: Int,
+                                    tags: UnsafeBufferPointer<UnsafeMutableRawPointer>) {
+        precondition(tags.count == messages.count, "HMACSHA256.authenticationCodes: one tag per message")
+        withUnsafeTemporaryAllocation(of: HMACSHA256.self, capacity: messages.count) { macs in
+            macs.initialize(repeating: self)
+            HMACSHA256.update(macs, messages, byteCount: byteCount)
+            HMACSHA256.finalize(macs, into: tags)
+            // finalize has wiped every copy of the keyed state.
+        }
+    }
+
+    /// Where `inner` and `outer` sit inside an `HMACSHA256` (worked out once).
+    private static let innerOffset = MemoryLayout<HMACSHA256>.offset(of: \HMACSHA256.inner)!
+    private static let outerOffset = MemoryLayout<HMACSHA256>.offset(of: \HMACSHA256.outer)!
+
+    /// The inner (`outer` false) or outer hashes of `count` MACs at `base`, as one batch.
+    private static func hashes(_ base: UnsafeMutablePointer<HMACSHA256>, _ count: Int, outer: Bool) -> SHA256Batch {
+        SHA256Batch(base: UnsafeMutableRawPointer(base) + (outer ? outerOffset : innerOffset),
+                    stride: MemoryLayout<HMACSHA256>.stride, count: count)
+    }
+}
