@@ -47,7 +47,15 @@ public enum CryptoBackendSelection {
     }()
 
     private static let verifiedMontgomery2048: Montgomery2048Engine? =
-        Montgomery2048Hardware.isSupported && SelfTest.montgomery2048(Montgomery2048Hardware.engine) ? Montgomery2048Hardware.engine : nil
+        verifiedMontgomery2048IFMA ?? (  // issue 15: IFMA first when verified (one-line preference)
+        Montgomery2048Hardware.isSupported && SelfTest.montgomery2048(Montgomery2048Hardware.engine) ? Montgomery2048Hardware.engine : nil)
+
+    // BEGIN IFMA engine (issue 15)
+    /// The AVX-512 IFMA engine, when the CPU and OS support it and it passes its self-test.
+    static let verifiedMontgomery2048IFMA: Montgomery2048Engine? =
+        Montgomery2048IFMAHardware.isSupported && SelfTest.montgomery2048(Montgomery2048IFMAHardware.engine)
+            ? Montgomery2048IFMAHardware.engine : nil
+    // END IFMA engine
 
     private static let hardwareOnly: CryptoBackend? = {
         guard let sha = verifiedSHA256, let aes = verifiedAES256, let montgomery = verifiedMontgomery2048 else { return nil }
@@ -168,6 +176,19 @@ enum SelfTest {
               (try? exponent.sharedSecret(peerPublicValue: hexBytes(montgomeryPeerValueHex), requireForwardSecrecy: true,
                                           backend: candidate)) == hexBytes(montgomerySecretHex)
         else { return false }
+        // BEGIN IFMA engine (issue 15): an engine's own exponentiation against the portable
+        // ladder, on pseudo-random bases (one above p) and exponents of 0, 1, 31 and 33 bytes.
+        if engine.power != nil {
+            let sample = pseudoRandomBytes(4 * 256 + 33)
+            for (index, length) in [0, 1, 31, 33].enumerated() {
+                var base = Array(sample[(index * 256)..<(index * 256 + 256)])
+                if index == 3 { base[0] = 0xFF }
+                let exponent = Array(sample[(4 * 256)..<(4 * 256 + length)])
+                guard DiffieHellmanGroup14.modPow(base: base, exponent: exponent, backend: candidate)
+                    == DiffieHellmanGroup14.modPow(base: base, exponent: exponent, backend: .portable) else { return false }
+            }
+        }
+        // END IFMA engine
 
         let limbCount = 32
         let buffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 4 * limbCount + 2 * Montgomery2048Engine.scratchLimbCount)
