@@ -27,8 +27,11 @@ final class BackendSelectionTests: XCTestCase {
                            flags.contains("aes") || flags.contains("sha_ni") || flags.contains("bmi2") ? .hardware : .portable)
             XCTAssertEqual(CryptoBackendSelection.summary.contains("AES-NI"), flags.contains("aes"))
             XCTAssertEqual(CryptoBackendSelection.summary.contains("SHA-NI"), flags.contains("sha_ni"))
-            XCTAssertEqual(CryptoBackendSelection.summary.contains("DH: mulx"), flags.contains("bmi2"))
-            XCTAssertEqual(CryptoBackendSelection.best.montgomery2048?.name, flags.contains("bmi2") ? "mulx" : nil)
+            // The IFMA engine (issue 15) is preferred over mulx when the CPU has AVX-512 IFMA.
+            let ifma = flags.isSuperset(of: ["avx512f", "avx512ifma", "avx512vl"])
+            let expectedDH = ifma ? "ifma" : flags.contains("bmi2") ? "mulx" : nil
+            XCTAssertTrue(CryptoBackendSelection.summary.contains("DH: \(expectedDH ?? "portable")"))
+            XCTAssertEqual(CryptoBackendSelection.best.montgomery2048?.name, expectedDH)
         }
     }
 
