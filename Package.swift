@@ -49,7 +49,12 @@ let package = Package(
         // Only the mulx Montgomery code is built with -mbmi2, so nothing else can pick up BMI2
         // instructions and trap on CPUs without them before the CPUID check.
         .target(name: "SpipedCryptoMulx", dependencies: ["SpipedCrypto"], swiftSettings: [.unsafeFlags(["-Xcc", "-mbmi2"])]),
-        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto", "SpipedCryptoVAES", "SpipedCryptoMulx", "SpipedCryptoSHA256AVX512"], swiftSettings: hardwareFlags),
+        // BEGIN IFMA engine (issue 15): only the IFMA Montgomery code is built with AVX-512 flags
+        // (the compiler may use AVX-512 anywhere in that target); it runs after the CPUID and OS checks.
+        .target(name: "SpipedCryptoIFMA", dependencies: ["SpipedCrypto"],
+                swiftSettings: [.unsafeFlags(["-Xcc", "-mavx512f", "-Xcc", "-mavx512ifma", "-Xcc", "-mavx512vl"])]),
+        // END IFMA engine
+        .target(name: "SpipedCryptoAccelerated", dependencies: ["SpipedCrypto", "SpipedCryptoVAES", "SpipedCryptoMulx", "SpipedCryptoSHA256AVX512", "SpipedCryptoIFMA"], swiftSettings: hardwareFlags),
         .target(name: "SpipedProtocol", dependencies: ["SpipedCrypto"]),
         // `@_extern(c)` declares epoll/eventfd/signalfd, whose headers Swift's Glibc module lacks.
         .target(name: "SpipedSystem", swiftSettings: [.enableExperimentalFeature("Extern")]),

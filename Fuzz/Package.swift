@@ -32,6 +32,7 @@ let package = Package(
         fuzzTarget("diff-sha256-many", [crypto, accelerated]),
         fuzzTarget("diff-aes-ctr", [crypto, accelerated]),
         fuzzTarget("diff-modexp", [crypto, accelerated]),
+        fuzzTarget("diff-montgomery-ifma", [crypto, accelerated]),
         fuzzTarget("handshake-server", ["ProtocolFuzzing"]),
         fuzzTarget("handshake-client", ["ProtocolFuzzing"]),
         fuzzTarget("packet-opener", ["ProtocolFuzzing"]),

@@ -20,7 +20,7 @@ for line in open("/proc/cpuinfo"):
 hardware = {"aes", "sha_ni"} <= flags
 # (benchmark, engine row) expected for each CPU flag: every engine the CPU can run is measured.
 ENGINE_ROWS = {"sha_ni": ("sha256", "sha-ni"), "aes": ("aes256-ctr", "aes-ni"), "vaes": ("aes256-ctr", "vaes"),
-               "bmi2": ("dh-shared", "mulx")}
+               "bmi2": ("dh-shared", "mulx"), "avx512ifma": ("dh-shared", "ifma")}
 
 seen = {}
 for number, line in enumerate(sys.stdin, 1):

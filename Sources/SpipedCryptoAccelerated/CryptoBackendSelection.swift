@@ -76,8 +76,19 @@ public enum CryptoBackendSelection {
     /// The fastest hardware AES engine (VAES before AES-NI), for `hardwareIfAvailable`.
     private static var verifiedAES256: AES256Engine? { verifiedVectorAES ?? verifiedAESNI }
 
-    private static let verifiedMontgomery2048: Montgomery2048Engine? =
+    /// The BMI2 (mulx) engine, when supported and self-tested.
+    private static let verifiedMulx: Montgomery2048Engine? =
         Montgomery2048Hardware.isSupported && SelfTest.montgomery2048(Montgomery2048Hardware.engine) ? Montgomery2048Hardware.engine : nil
+
+    /// The hardware DH engine for `hardwareIfAvailable`: IFMA where verified, else mulx.
+    private static var verifiedMontgomery2048: Montgomery2048Engine? { verifiedMontgomery2048IFMA ?? verifiedMulx }
+
+    // BEGIN IFMA engine (issue 15)
+    /// The AVX-512 IFMA engine, when the CPU and OS support it and it passes its self-test.
+    static let verifiedMontgomery2048IFMA: Montgomery2048Engine? =
+        Montgomery2048IFMAHardware.isSupported && SelfTest.montgomery2048(Montgomery2048IFMAHardware.engine)
+            ? Montgomery2048IFMAHardware.engine : nil
+    // END IFMA engine
 
     // MARK: Multi-stream SHA-256 (issue 15) — begin
     /// The multi-stream SHA-256 engines that the CPU supports and that pass their self-test
@@ -158,9 +169,14 @@ public enum CryptoBackendSelection {
                 $0.montgomery2048 = nil
             },
             EngineCandidate(primitive: .diffieHellman, name: "mulx", summaryName: "mulx",
-                            unusableReason: reason(supported: Montgomery2048Hardware.isSupported, verified: verifiedMontgomery2048 != nil,
+                            unusableReason: reason(supported: Montgomery2048Hardware.isSupported, verified: verifiedMulx != nil,
                                                    feature: "BMI2")) {
-                $0.montgomery2048 = verifiedMontgomery2048
+                $0.montgomery2048 = verifiedMulx
+            },
+            EngineCandidate(primitive: .diffieHellman, name: "ifma", summaryName: "ifma",
+                            unusableReason: reason(supported: Montgomery2048IFMAHardware.isSupported,
+                                                   verified: verifiedMontgomery2048IFMA != nil, feature: "AVX-512 F/IFMA/VL")) {
+                $0.montgomery2048 = verifiedMontgomery2048IFMA
             },
         ]
         return list
@@ -298,6 +314,19 @@ enum SelfTest {
               (try? exponent.sharedSecret(peerPublicValue: hexBytes(montgomeryPeerValueHex), requireForwardSecrecy: true,
                                           backend: candidate)) == hexBytes(montgomerySecretHex)
         else { return false }
+        // BEGIN IFMA engine (issue 15): an engine's own exponentiation against the portable
+        // ladder, on pseudo-random bases (one above p) and exponents of 0, 1, 31 and 33 bytes.
+        if engine.power != nil {
+            let sample = pseudoRandomBytes(4 * 256 + 33)
+            for (index, length) in [0, 1, 31, 33].enumerated() {
+                var base = Array(sample[(index * 256)..<(index * 256 + 256)])
+                if index == 3 { base[0] = 0xFF }
+                let exponent = Array(sample[(4 * 256)..<(4 * 256 + length)])
+                guard DiffieHellmanGroup14.modPow(base: base, exponent: exponent, backend: candidate)
+                    == DiffieHellmanGroup14.modPow(base: base, exponent: exponent, backend: .portable) else { return false }
+            }
+        }
+        // END IFMA engine
 
         let limbCount = 32
         let buffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 4 * limbCount + 2 * Montgomery2048Engine.scratchLimbCount)

@@ -461,6 +461,12 @@ enum Montgomery2048 {
         _ result: UnsafeMutablePointer<UInt64>, base: UnsafePointer<UInt64>, exponent: UnsafeRawBufferPointer,
         engine: Montgomery2048Engine? = nil
     ) {
+        // BEGIN optional whole exponentiation (issue 15): an engine with its own ladder runs it.
+        if let enginePower = engine?.power {
+            enginePower(result, base, exponent)
+            return
+        }
+        // END optional whole exponentiation
         let workspace = Workspace(engine: engine)
         defer { workspace.release() }
         rSquaredLimbs.withUnsafeBufferPointer { rSquared in

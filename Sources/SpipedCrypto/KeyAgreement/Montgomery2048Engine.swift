@@ -30,17 +30,32 @@ public struct Montgomery2048Engine: Sendable {
     public let square: @Sendable (_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
                                   _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>) -> Void
 
-    /// Creates an engine from its two functions.
+    // BEGIN optional whole exponentiation (issue 15, IFMA engine)
+    /// A whole exponentiation in the engine's own representation, or nil (the common ladder in
+    /// `Montgomery2048.power` then runs on `multiply` and `square`). Signature of `power`.
+    public typealias PowerFunction = @Sendable (_ result: UnsafeMutablePointer<UInt64>, _ base: UnsafePointer<UInt64>,
+                                                _ exponent: UnsafeRawBufferPointer) -> Void
+    /// Optional: result = base^exponent mod p as 32 plain (not Montgomery) limbs, fully reduced,
+    /// for `base` any 32-limb value below 2^2048 and `exponent` big-endian bytes of any length
+    /// (empty: 1). `Montgomery2048.power` calls it instead of its own ladder when it is set. It
+    /// keeps its own window table and masked scans, and must be constant time like the rest:
+    /// the work may depend on the exponent's byte length only.
+    public let power: PowerFunction?
+    // END optional whole exponentiation
+
+    /// Creates an engine from its two functions (and, optionally, a whole exponentiation).
     public init(
         name: String,
         multiply: @escaping @Sendable (_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>, _ b: UnsafePointer<UInt64>,
                                        _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>) -> Void,
         square: @escaping @Sendable (_ result: UnsafeMutablePointer<UInt64>, _ a: UnsafePointer<UInt64>,
-                                     _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>) -> Void
+                                     _ modulus: UnsafePointer<UInt64>, _ scratch: UnsafeMutablePointer<UInt64>) -> Void,
+        power: PowerFunction? = nil
     ) {
         self.name = name
         self.multiply = multiply
         self.square = square
+        self.power = power
     }
 
     /// The portable product-scanning code behind the engine interface (for self-tests and tests
