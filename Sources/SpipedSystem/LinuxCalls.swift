@@ -58,3 +58,15 @@ enum LinuxConstants {
     /// `sizeof(struct signalfd_siginfo)`; its first field is `uint32_t ssi_signo`.
     static let signalInfoByteCount = 128
 }
+
+@_extern(c, "malloc_trim") func system_malloc_trim(_ pad: Int) -> Int32
+
+/// The process's heap, as glibc's allocator keeps it.
+public enum ProcessMemory {
+    /// Gives the allocator's free memory back to the kernel (glibc `malloc_trim(0)`): after
+    /// start-up (option parsing, self-tests, the engine measurement, key loading) the freed
+    /// buffers would otherwise stay resident for the daemon's whole life.
+    public static func returnFreeHeapToSystem() {
+        _ = system_malloc_trim(0)
+    }
+}

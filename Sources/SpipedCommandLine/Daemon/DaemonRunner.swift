@@ -140,6 +140,8 @@ public func runSpipedDaemon(settings: DaemonSettings, pipes source: DaemonPipeSo
     // Resolves the addresses and binds every source (the engine starts no thread yet).
     let proxy: Proxy
     do { proxy = try Proxy(pipes: pipes, options: options) } catch { fail("\(error)") }
+    // Start-up's temporary buffers (self-tests, engine measurement, key files) go back now.
+    ProcessMemory.returnFreeHeapToSystem()
 
     if !settings.foreground && !daemonizeEarly {
         do { pidFile = try Daemon.daemonize(pidFilePath: settings.pidFilePath) } catch { fail("Failed to daemonize: \(error.message)") }
