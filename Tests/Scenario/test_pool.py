@@ -119,5 +119,8 @@ def test_an_empty_pool_falls_back_to_connecting_on_demand(processes, redis_port,
     finally:
         for client in clients:
             client.close()
-    assert metric(metrics_port, "spiped_pool_misses_total") >= 4
-    assert metric(metrics_port, "spiped_pool_hits_total") >= 2
+    hits, misses = metric(metrics_port, "spiped_pool_hits_total"), metric(metrics_port, "spiped_pool_misses_total")
+    # The pool is spread over the event loops (one each here) and a client takes one from the
+    # loop that accepted it: a burst that lands on one loop finds one there, so at least one hit
+    # (two or more when the accepts spread out or a refill is ready in time).
+    assert hits >= 1 and misses >= 4 and hits + misses == 8, (hits, misses)
