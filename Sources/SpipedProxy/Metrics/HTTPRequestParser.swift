@@ -36,12 +36,24 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// absolute URI (`http://host/metrics`) the part after the authority (`/` if none).
     public var path: String {
         var rest = Substring(target)
-        if let schemeEnd = rest.firstRange(of: "://"), !rest.hasPrefix("/") {
-            rest = rest[schemeEnd.upperBound...]
+        if !rest.hasPrefix("/"), let authority = HTTPRequestHead.indexAfterSchemeSeparator(in: rest) {
+            rest = rest[authority...]
             rest = rest.firstIndex(of: "/").map { rest[$0...] } ?? "/"
         }
         if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<query] }
         return String(rest)
+    }
+
+    /// The index just after the first `://` in `text`, or nil. (A plain scan: the binaries do not
+    /// link the string-processing (Regex) runtime, whose `firstRange(of:)` this would need.)
+    static func indexAfterSchemeSeparator(in text: Substring) -> Substring.Index? {
+        let separator = Array("://".utf8)
+        let bytes = Array(text.utf8)
+        guard bytes.count >= separator.count else { return nil }
+        for start in 0...(bytes.count - separator.count) where Array(bytes[start..<start + separator.count]) == separator {
+            return text.utf8.index(text.startIndex, offsetBy: start + separator.count)
+        }
+        return nil
     }
 
     /// The values of every header named `name` (compared without regard to ASCII case).
