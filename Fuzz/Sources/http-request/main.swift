@@ -63,6 +63,13 @@ private func checkHead(_ head: HTTPRequestHead, limits: HTTPRequestLimits, headB
         if let last = field.value.unicodeScalars.last, last == " " || last == "\t" { fuzzFailure("value not trimmed") }
     }
     if head.minorVersion >= 1 && head.values(forHeader: "host").count != 1 { fuzzFailure("HTTP/1.1 head without exactly one Host") }
+    // The path: no query or fragment left, and an origin-form target keeps its own prefix.
+    let path = head.path
+    if path.contains("?") || path.contains("#") { fuzzFailure("path \(path.debugDescription) keeps a query or fragment") }
+    if head.target.hasPrefix("/") && !head.target.hasPrefix(path) { fuzzFailure("path \(path.debugDescription) is not a prefix of its target") }
+    if head.target.contains("://") && !head.target.hasPrefix("/") && !path.hasPrefix("/") {
+        fuzzFailure("absolute-form path \(path.debugDescription) does not start with /")
+    }
 }
 
 /// Input layout: byte 0 bit 0 set: small limits from bytes 1-3 (head 1...512, line 1...256,

@@ -44,14 +44,14 @@ public struct HTTPRequestHead: Sendable, Equatable {
         return String(rest)
     }
 
-    /// The index just after the first `://` in `text`, or nil. (A plain scan: the binaries do not
-    /// link the string-processing (Regex) runtime, whose `firstRange(of:)` this would need.)
+    /// The index just after the first `://` in `text`, or nil. (A plain scan: the release build
+    /// does not link the Regex runtime, where `firstRange(of:)` lives.)
     static func indexAfterSchemeSeparator(in text: Substring) -> Substring.Index? {
-        let separator = Array("://".utf8)
-        let bytes = Array(text.utf8)
-        guard bytes.count >= separator.count else { return nil }
-        for start in 0...(bytes.count - separator.count) where Array(bytes[start..<start + separator.count]) == separator {
-            return text.utf8.index(text.startIndex, offsetBy: start + separator.count)
+        let bytes = text.utf8
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            if bytes[index...].starts(with: "://".utf8) { return bytes.index(index, offsetBy: 3) }
+            bytes.formIndex(after: &index)
         }
         return nil
     }
