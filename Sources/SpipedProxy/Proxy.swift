@@ -6,7 +6,7 @@ import Synchronization
 
 /// Settings of the engine itself, shared by all pipes.
 public struct EngineOptions: Sendable {
-    /// Event-loop threads (shared by all pipes); default: the number of online CPUs.
+    /// Event-loop threads (shared by all pipes); default: the CPUs this process may run on.
     public var eventLoopCount: Int
     /// The crypto implementation (chosen by the caller).
     public var backend: CryptoBackend
@@ -25,7 +25,7 @@ public struct EngineOptions: Sendable {
 
     /// Options with one loop per CPU and no drain limit.
     public init(backend: CryptoBackend, log: ProxyLog) {
-        eventLoopCount = SystemLimits.onlineProcessorCount
+        eventLoopCount = SystemLimits.usableProcessorCount
         self.backend = backend
         self.log = log
         drainTimeoutSeconds = nil
@@ -330,7 +330,7 @@ public final class Proxy: @unchecked Sendable {
 
     /// The start-up line of a pipe, at start and for a pipe a reload added.
     private func logListening(_ pipe: Pipe) {
-        options.log.log(.notice, "\(pipe.name): listening on \(pipe.source.displayText): \(pipe.settings.summary); \(options.eventLoopCount) event loops")
+        options.log.log(.notice, "\(pipe.name): listening on \(pipe.source.displayText): \(pipe.settings.summary); \(options.eventLoopCount) event loop\(options.eventLoopCount == 1 ? "" : "s")")
     }
 
     /// Whether two snapshots would treat a new connection the same way.

@@ -50,7 +50,7 @@ public struct ProxyConfiguration: Sendable {
     public var bindAddress: AddressSpec?
     /// `-D`: keep retrying name resolution until it works instead of failing.
     public var waitForDNS: Bool
-    /// Event-loop threads; default: the number of online CPUs.
+    /// Event-loop threads; default: the CPUs this process may run on (its affinity mask).
     public var eventLoopCount: Int
     /// Where warnings and information go (default: standard error).
     public var log: @Sendable (ProxyLogLevel, String) -> Void
@@ -70,7 +70,7 @@ public struct ProxyConfiguration: Sendable {
         keepAlive = true
         bindAddress = nil
         waitForDNS = false
-        eventLoopCount = SystemLimits.onlineProcessorCount
+        eventLoopCount = SystemLimits.usableProcessorCount
         log = ProxyConfiguration.logToStandardError
     }
 

@@ -390,11 +390,44 @@ def test_default_level_start_line_no_connection_lines_and_file_prefix(procs, key
         assert abs(stamp - now) < 60, f"timestamp not in UTC, or wrong: {line!r}"
     body = [FILE_PREFIX.sub("", line, count=1) for line in lines]
     start_line = re.compile(re.escape(f"{source}: listening on {source}: decrypt -> {target.address}, "
-                                      "max-connections 100, timeout 5.0 s; ") + r"\d+ event loops")
+                                      "max-connections 100, timeout 5.0 s; ") + r"(1 event loop|\d+ event loops)")
     assert start_line.fullmatch(body[0]), body[0]
     assert lines[0].split(" ", 2)[2].startswith("notice: ")
     assert not [line for line in body if "ended after" in line], "per-connection lines at the default level"
     assert "stopping: no new connections; draining 0 open connections" in body
+
+
+def loop_threads(pid):
+    """Names of the event-loop threads of process `pid` (they are called spiped-loopN)."""
+    names = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith("spiped-loop"):
+            names.append(name)
+    return sorted(names)
+
+
+@pytest.mark.skipif(not shutil.which("taskset"), reason="needs taskset (util-linux)")
+def test_event_loops_follow_the_cpu_affinity(procs, key, echo):
+    """One event loop per CPU the process may run on (taskset, a cpuset, CPUAffinity=), not per
+    CPU of the machine; the start line says how many."""
+    target = echo()
+    cpus = sorted(os.sched_getaffinity(0))
+    for allowed in ([cpus[-1]], cpus):
+        source = tcp_address(free_port())
+        proc = procs.start(["taskset", "-c", ",".join(map(str, allowed)), OUR_SPIPED, "-d", "-s", source,
+                            "-t", target.address, "-k", str(key), "-F"])
+        wait_listening(proc, source)
+        wait_until(lambda: len(loop_threads(proc.pid)) >= len(allowed) or proc.poll() is not None,
+                   what=f"{len(allowed)} event loops")
+        time.sleep(0.2)     # no further loop may appear
+        assert len(loop_threads(proc.pid)) == len(allowed), (allowed, loop_threads(proc.pid))
+        plural = "" if len(allowed) == 1 else "s"
+        assert f"; {len(allowed)} event loop{plural}" in proc.stderr_text().splitlines()[0]
+        assert stop(proc) == 0
 
 
 def test_journald_stream_gets_priority_prefix_without_timestamp(procs, tmp_path, key, echo):

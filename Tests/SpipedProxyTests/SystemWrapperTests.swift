@@ -211,9 +211,23 @@ final class SystemWrapperTests: XCTestCase {
         XCTAssertFalse(Errno.tooManyOpenFiles.isConnectionClosure)
         XCTAssertEqual(SystemError("connect", .connectionRefused).description, "connect: Connection refused")
         XCTAssertGreaterThanOrEqual(SystemLimits.onlineProcessorCount, 1)
+        XCTAssertGreaterThanOrEqual(SystemLimits.usableProcessorCount, 1)
+        XCTAssertLessThanOrEqual(SystemLimits.usableProcessorCount, SystemLimits.onlineProcessorCount)
         if let limit = SystemLimits.openFileLimit { XCTAssertGreaterThan(limit, 3) }
         let start = MonotonicClock.nanoseconds
         XCTAssertGreaterThanOrEqual(MonotonicClock.nanoseconds, start)
+    }
+
+    func testAllowedProcessorMaskIsCountedFromProcStatus() {
+        func count(_ text: String) -> Int? { SystemLimits.allowedProcessorCount(inStatus: Array(text.utf8)) }
+        XCTAssertEqual(count("Name:\tspiped\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n"), 2)
+        XCTAssertEqual(count("Cpus_allowed:\tff,ffffffff\n"), 40)
+        XCTAssertEqual(count("Cpus_allowed:\t00000000,00000005"), 2)     // no final newline
+        XCTAssertEqual(count("Cpus_allowed:\tA0\n"), 2)
+        XCTAssertNil(count("Cpus_allowed_list:\t0-3\n"))                 // only the list line
+        XCTAssertNil(count("Cpus_allowed:\t\n"))
+        XCTAssertNil(count("Cpus_allowed:\t0-3\n"))                      // not a hex mask
+        XCTAssertNil(count(""))
     }
 
     func testSignalReaderSeesBlockedSignal() throws {
