@@ -394,7 +394,9 @@ def test_default_level_start_line_no_connection_lines_and_file_prefix(procs, key
     assert start_line.fullmatch(body[0]), body[0]
     assert lines[0].split(" ", 2)[2].startswith("notice: ")
     assert not [line for line in body if "ended after" in line], "per-connection lines at the default level"
-    assert "stopping: no new connections; draining 0 open connections" in body
+    # The second exchange's connection may not have ended inside the -d yet when SIGTERM arrives.
+    stopping = re.compile(r"stopping: no new connections; draining (0 open connections|1 open connection)")
+    assert [line for line in body if stopping.fullmatch(line)], body
 
 
 def loop_threads(pid):
