@@ -19,6 +19,9 @@ import Glibc
 /// `int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags)` — accept(2)
 /// (a GNU extension, hidden from Swift's Glibc module).
 @_extern(c, "accept4") func system_accept4(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>?, _ length: UnsafeMutablePointer<socklen_t>?, _ flags: Int32) -> Int32
+/// `int sched_getaffinity(pid_t pid, size_t cpusetsize, cpu_set_t *mask)` — sched_getaffinity(2)
+/// (a GNU extension, hidden from Swift's Glibc module); `mask` is a bit set of `cpusetsize` bytes.
+@_extern(c, "sched_getaffinity") func system_sched_getaffinity(_ pid: Int32, _ byteCount: Int, _ mask: UnsafeMutableRawPointer) -> Int32
 /// `pid_t gettid(void)` — gettid(2).
 @_extern(c, "gettid") func system_gettid() -> Int32
 

@@ -218,18 +218,6 @@ final class SystemWrapperTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(MonotonicClock.nanoseconds, start)
     }
 
-    func testAllowedProcessorMaskIsCountedFromProcStatus() {
-        func count(_ text: String) -> Int? { SystemLimits.allowedProcessorCount(inStatus: Array(text.utf8)) }
-        XCTAssertEqual(count("Name:\tspiped\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n"), 2)
-        XCTAssertEqual(count("Cpus_allowed:\tff,ffffffff\n"), 40)
-        XCTAssertEqual(count("Cpus_allowed:\t00000000,00000005"), 2)     // no final newline
-        XCTAssertEqual(count("Cpus_allowed:\tA0\n"), 2)
-        XCTAssertNil(count("Cpus_allowed_list:\t0-3\n"))                 // only the list line
-        XCTAssertNil(count("Cpus_allowed:\t\n"))
-        XCTAssertNil(count("Cpus_allowed:\t0-3\n"))                      // not a hex mask
-        XCTAssertNil(count(""))
-    }
-
     func testSignalReaderSeesBlockedSignal() throws {
         TerminationSignals.blockInCallingThread()
         defer { TerminationSignals.unblockInCallingThread() }
